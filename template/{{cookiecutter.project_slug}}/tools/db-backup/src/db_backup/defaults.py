@@ -1,0 +1,12 @@
+"""Values chosen when this project was generated; the environment overrides each."""
+
+PROJECT_NAME = {{ cookiecutter.project_name | tojson }}
+POSTGRES_DB = {{ cookiecutter.postgres_db | tojson }}
+POSTGRES_USER = {{ cookiecutter.postgres_user | tojson }}
+POSTGRES_PORT = {{ cookiecutter.postgres_port | int }}
+BACKUP_COMPRESSION = {{ cookiecutter.backup_compression | tojson }}
+BACKUP_COMPRESSION_LEVEL = {{ cookiecutter.backup_compression_level | int }}
+BACKUP_RETENTION_DAILY = {{ cookiecutter.backup_retention_daily | int }}
+BACKUP_RETENTION_WEEKLY = {{ cookiecutter.backup_retention_weekly | int }}
+BACKUP_RETENTION_MONTHLY = {{ cookiecutter.backup_retention_monthly | int }}
+BACKUP_WEEKLY_DAY = {{ cookiecutter.backup_weekly_day | tojson }}

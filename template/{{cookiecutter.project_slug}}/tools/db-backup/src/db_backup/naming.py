@@ -1,0 +1,100 @@
+"""Backup file names: the contract's ``{db}_{type}_{YYYYmmdd_HHMMSS}[_schema].sql.gz``.
+
+Pure functions only. ``backup_filename`` builds a name, ``parse_backup_name``
+recognises one of *this* database's backups (the contract's glob
+``{db}_{type}_*.sql.gz``, minus names that belong to a database whose name
+extends ours), and ``resolve_auto_type`` picks the type for ``--type=auto``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+BACKUP_TYPES = ("daily", "weekly", "monthly")
+TYPE_CHOICES = (*BACKUP_TYPES, "auto")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+EXTENSIONS = {"gzip": ".sql.gz", "zstd": ".sql.zst"}
+CHECKSUM_SUFFIX = ".sha256"
+FAILED_SUFFIX = ".failed"
+SCHEMA_SUFFIX = "_schema"
+STAMP_FORMAT = "%Y%m%d_%H%M%S"
+
+_STAMP = re.compile(r"^\d{8}_\d{6}$")
+
+
+@dataclass(frozen=True)
+class BackupName:
+    """What a backup's file name says about it."""
+
+    filename: str
+    database: str
+    backup_type: str
+    stamp: str
+    schema_only: bool
+    compression: str
+    failed: bool
+
+    @property
+    def timestamp(self) -> dt.datetime | None:
+        """The time in the name, or None for a name like ``db_daily_old.sql.gz``."""
+        if not _STAMP.match(self.stamp):
+            return None
+        try:
+            return dt.datetime.strptime(self.stamp, STAMP_FORMAT)
+        except ValueError:
+            return None
+
+
+def backup_filename(
+    database: str,
+    backup_type: str,
+    when: dt.datetime,
+    *,
+    schema_only: bool = False,
+    compression: str = "gzip",
+) -> str:
+    """The contract file name for a backup started at ``when``."""
+    if backup_type not in BACKUP_TYPES:
+        raise ValueError(f"unknown backup type {backup_type!r}")
+    suffix = SCHEMA_SUFFIX if schema_only else ""
+    return f"{database}_{backup_type}_{when.strftime(STAMP_FORMAT)}{suffix}{EXTENSIONS[compression]}"
+
+
+def checksum_filename(backup_filename: str) -> str:
+    """The name of the ``sha256sum -c`` file that sits beside a backup."""
+    return backup_filename + CHECKSUM_SUFFIX
+
+
+def parse_backup_name(database: str, filename: str) -> BackupName | None:
+    """Recognise one of ``database``'s backups (or a ``.failed`` one); None otherwise."""
+    failed = filename.endswith(FAILED_SUFFIX)
+    name = filename[: -len(FAILED_SUFFIX)] if failed else filename
+    for compression, extension in EXTENSIONS.items():
+        if name.endswith(extension):
+            stem = name[: -len(extension)]
+            break
+    else:
+        return None
+    prefix = f"{database}_"
+    if not stem.startswith(prefix):
+        return None
+    backup_type, sep, rest = stem[len(prefix) :].partition("_")
+    if backup_type not in BACKUP_TYPES or not sep or not rest:
+        return None
+    if rest.partition("_")[0] in BACKUP_TYPES:
+        # "shop_daily_daily_..." belongs to a database called "shop_daily".
+        return None
+    schema_only = rest.endswith(SCHEMA_SUFFIX) and len(rest) > len(SCHEMA_SUFFIX)
+    stamp = rest[: -len(SCHEMA_SUFFIX)] if schema_only else rest
+    return BackupName(filename, database, backup_type, stamp, schema_only, compression, failed)
+
+
+def resolve_auto_type(today: dt.date, weekly_day: str) -> str:
+    """``--type=auto``: monthly on the 1st, weekly on ``weekly_day``, else daily."""
+    if today.day == 1:
+        return "monthly"
+    if WEEKDAYS[today.weekday()] == weekly_day:
+        return "weekly"
+    return "daily"

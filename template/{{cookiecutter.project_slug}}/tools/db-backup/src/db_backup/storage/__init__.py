@@ -1,0 +1,1 @@
+"""Where backups live besides the local directory (S3-compatible object storage)."""
