@@ -59,7 +59,8 @@ def backup_filename(
     if backup_type not in BACKUP_TYPES:
         raise ValueError(f"unknown backup type {backup_type!r}")
     suffix = SCHEMA_SUFFIX if schema_only else ""
-    return f"{database}_{backup_type}_{when.strftime(STAMP_FORMAT)}{suffix}{EXTENSIONS[compression]}"
+    stamp = when.strftime(STAMP_FORMAT)
+    return f"{database}_{backup_type}_{stamp}{suffix}{EXTENSIONS[compression]}"
 
 
 def checksum_filename(backup_filename: str) -> str:
@@ -71,7 +72,7 @@ def parse_backup_name(database: str, filename: str) -> BackupName | None:
     """Recognise one of ``database``'s backups (or a ``.failed`` one); None otherwise."""
     failed = filename.endswith(FAILED_SUFFIX)
     name = filename[: -len(FAILED_SUFFIX)] if failed else filename
-    for compression, extension in EXTENSIONS.items():
+    for compression, extension in EXTENSIONS.items():  # noqa: B007 (used after the loop)
         if name.endswith(extension):
             stem = name[: -len(extension)]
             break

@@ -1,0 +1,77 @@
+"""Durable, atomic file creation: temporary name, fsync, rename, fsync the directory.
+
+A reader (or a crash) sees either no file or the whole file, never a part,
+and an existing file is never replaced by ``publish``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from pathlib import Path
+
+FILE_MODE = 0o600
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or link in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError as exc:  # some file systems (e.g. network mounts) refuse dir fsync
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+def create_exclusive(path: Path, mode: int = FILE_MODE) -> int:
+    """Open a new file for writing; fails if ``path`` exists. Returns the descriptor."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, mode)
+    os.fchmod(fd, mode)  # the umask must not widen or narrow the mode
+    return fd
+
+
+def publish(temporary: Path, final: Path) -> None:
+    """Give ``temporary`` the name ``final`` unless ``final`` exists (FileExistsError).
+
+    A hard link fails atomically when the target exists, which ``rename``
+    cannot promise; file systems without hard links fall back to a checked rename.
+    """
+    try:
+        os.link(temporary, final)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        if final.exists():
+            raise FileExistsError(errno.EEXIST, "file exists", str(final)) from None
+        os.rename(temporary, final)
+    else:
+        os.unlink(temporary)
+    fsync_dir(final.parent)
+
+
+def write_text_atomic(path: Path, text: str, mode: int = FILE_MODE) -> None:
+    """Replace ``path`` with ``text`` atomically (for checksum and metrics files)."""
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fd = create_exclusive(temporary, mode)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        remove_quietly(temporary)
+        raise
+    fsync_dir(path.parent)
+
+
+def remove_quietly(path: Path) -> None:
+    """Delete ``path`` if it exists; cleanup must not mask the error being handled."""
+    with contextlib.suppress(OSError):
+        path.unlink()

@@ -1,0 +1,320 @@
+"""One backup run, in order: preflight, lock, dump, checksum, verify, upload, retention, metrics.
+
+Everything that can be checked before dumping is checked first (tools,
+backup directory, login, client version, lock, S3 bucket), so a bad setting
+costs seconds, not an hour of dumping. Metrics are written at the end of
+every run, successful or not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import defaults
+from .atomic import FILE_MODE, remove_quietly
+from .config import Settings
+from .dump import PARTIAL_MARKER, DumpResult, write_dump
+from .errors import BackupError, CleanupError, ConfigError, VerifyError
+from .lock import BackupLock
+from .log import Logger
+from .metrics import RunMetrics, write_metrics
+from .naming import FAILED_SUFFIX, parse_backup_name
+from .server import ServerInfo, probe
+from .tools import client_major_version, compress_command, find_tool
+from .units import human_duration, human_rate, human_size
+
+DIR_MODE = 0o700
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """A finished backup."""
+
+    path: Path
+    checksum_path: Path
+    backup_type: str
+    schema_only: bool
+    size: int
+    sha256: str
+    uncompressed_bytes: int | None
+    seconds: float
+    verified: bool = False
+    remote_key: str | None = None
+
+    @property
+    def filename(self) -> str:
+        """The backup's base name."""
+        return self.path.name
+
+
+@dataclass
+class _Progress:
+    """What the run got done, for the metrics written in ``finally``."""
+
+    size: int = 0
+    backup_made: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare_backup_dir(path: Path) -> None:
+    """Create ``BACKUP_DIR`` (mode 0700) if missing and prove it writable; ``ConfigError`` if not.
+
+    Writability is tested by creating a file, not with ``access()``, which says
+    yes to root on a read-only mount.
+    """
+    try:
+        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"BACKUP_DIR {path} cannot be created: {exc.strerror or exc}",
+            hint="point BACKUP_DIR at a writable directory",
+        ) from None
+    if not path.is_dir():
+        raise ConfigError(f"BACKUP_DIR {path} is not a directory")
+    probe_file = path / f".write-test-{os.getpid()}"
+    try:
+        fd = os.open(probe_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        os.close(fd)
+    except OSError as exc:
+        raise ConfigError(
+            f"BACKUP_DIR {path} is not writable: {exc.strerror or exc}",
+            hint="fix its permissions or mount, or point BACKUP_DIR elsewhere",
+        ) from None
+    finally:
+        remove_quietly(probe_file)
+
+
+def check_tools(settings: Settings) -> None:
+    """pg_dump, psql and the compressor exist (``ConfigError`` saying what to install)."""
+    find_tool("pg_dump")
+    find_tool("psql")
+    compress_command(settings.compression)
+
+
+def check_client_version(server: ServerInfo) -> int:
+    """pg_dump refuses servers newer than itself; say so before dumping, with the way out."""
+    client_major = client_major_version(find_tool("pg_dump"))
+    if client_major < server.major:
+        raise ConfigError(
+            f"pg_dump {client_major} cannot dump a PostgreSQL {server.major} server "
+            f"({server.version})",
+            hint=f"install postgresql-client-{server.major} (or newer), or run the backup in "
+            "the compose db-backup service, whose image matches the server",
+        )
+    return client_major
+
+
+def remove_stale_partials(backup_dir: Path, database: str, log: Logger) -> None:
+    """Delete temporary files an interrupted earlier run of this database left behind.
+
+    Only called while holding the lock, so no other run of this database can be writing.
+    """
+    for entry in os.scandir(backup_dir):
+        name = entry.name
+        if not name.startswith(".") or PARTIAL_MARKER not in name:
+            continue
+        final = name[1:].rsplit(PARTIAL_MARKER, 1)[0]
+        if parse_backup_name(database, final) is None:
+            continue
+        remove_quietly(Path(entry.path))
+        log.warning(f"removed {name}, a partial file left by an interrupted run")
+
+
+def quarantine(result: DumpResult, log: Logger) -> Path:
+    """Rename a backup that failed verification (and its checksum) out of every pattern."""
+    failed = result.path.with_name(result.path.name + FAILED_SUFFIX)
+    os.rename(result.path, failed)
+    if result.checksum_path.exists():
+        os.rename(
+            result.checksum_path,
+            result.checksum_path.with_name(result.checksum_path.name + FAILED_SUFFIX),
+        )
+    log.error(f"backup kept for inspection as {failed}")
+    return failed
+
+
+def run_backup(settings: Settings, log: Logger) -> BackupResult:
+    """Make one backup and carry it through verify, upload and retention."""
+    clock = time.monotonic()
+    progress = _Progress()
+    exit_code = 1
+    try:
+        result = _run(settings, log, progress)
+        exit_code = 0
+        return result
+    except BackupError as exc:
+        exit_code = exc.exit_code
+        raise
+    finally:
+        _write_metrics(settings, log, exit_code, time.monotonic() - clock, progress)
+
+
+def _run(settings: Settings, log: Logger, progress: _Progress) -> BackupResult:
+    connection = settings.connection
+    started = dt.datetime.now()
+    type_note = (
+        f" (--type=auto, weekly on {settings.weekly_day})"
+        if settings.requested_type == "auto"
+        else ""
+    )
+    log.info(f"Starting {defaults.PROJECT_NAME} database backup")
+    log.info(f"Database: {connection.dbname}@{connection.host}:{connection.port}")
+    log.info(
+        f"Backup type: {settings.backup_type}{type_note}"
+        + (" (schema only)" if settings.schema_only else "")
+    )
+    if settings.env_file:
+        log.debug(f"settings file: {settings.env_file}")
+    log.debug(f"password from {settings.password_source}; backup directory {settings.backup_dir}")
+
+    check_tools(settings)
+    prepare_backup_dir(settings.backup_dir)
+    server = probe(connection, settings.env)
+    client_major = check_client_version(server)
+    log.debug(
+        f"connected as {server.user} to {server.database}: PostgreSQL {server.version}, "
+        f"pg_dump {client_major}"
+    )
+    with BackupLock(settings.backup_dir, connection.dbname):
+        remove_stale_partials(settings.backup_dir, connection.dbname, log)
+        store = _s3_store(settings, log)
+
+        log.info(f"Creating {settings.backup_type} backup in {settings.backup_dir}")
+        dump = write_dump(settings, log, started=started)
+        progress.size = dump.size
+        progress.backup_made = True
+        log.success(_created_line(dump), **_created_fields(dump))
+
+        verified = False
+        if settings.verify:
+            from . import verify
+
+            try:
+                verify.verify_backup(
+                    dump.path,
+                    connection,
+                    settings.verify_settings,
+                    log,
+                    schema_only=settings.schema_only,
+                )
+            except VerifyError:
+                progress.backup_made = False
+                progress.size = 0
+                quarantine(dump, log)
+                raise
+            verified = True
+
+        remote_key = None
+        if store is not None:
+            remote_key = store.upload_backup(
+                dump.path, dump.checksum_path, settings.backup_type, log
+            )
+
+        cleanup_error = _apply_retention(settings, store, dump.filename, log)
+
+        if store is not None and getattr(settings.s3, "delete_local_after_upload", False):
+            store.delete_local_copy(dump.path, dump.checksum_path, log)
+
+    if cleanup_error is not None:
+        raise cleanup_error
+    log.success(f"Backup completed successfully: {dump.filename}")
+    return BackupResult(
+        path=dump.path,
+        checksum_path=dump.checksum_path,
+        backup_type=settings.backup_type,
+        schema_only=settings.schema_only,
+        size=dump.size,
+        sha256=dump.sha256,
+        uncompressed_bytes=dump.uncompressed_bytes,
+        seconds=dump.seconds,
+        verified=verified,
+        remote_key=remote_key,
+    )
+
+
+def _s3_store(settings: Settings, log: Logger) -> Any:
+    """The S3 store, checked writable before any dump; None without S3."""
+    if settings.s3 is None:
+        return None
+    from .storage.s3 import S3Store
+
+    store = S3Store(settings.s3)
+    store.preflight(log)
+    return store
+
+
+def _apply_retention(
+    settings: Settings, store: Any, just_made: str, log: Logger
+) -> CleanupError | None:
+    """Local then remote retention, both tried; the error to raise once the run is done."""
+    from . import retention
+
+    errors: list[CleanupError] = []
+    try:
+        retention.apply_local(settings, just_made, log)
+    except CleanupError as exc:
+        errors.append(exc)
+    if store is not None:
+        try:
+            retention.apply_remote(store, settings, just_made, log)
+        except CleanupError as exc:
+            errors.append(exc)
+    if len(errors) == 1:
+        return errors[0]
+    if errors:
+        return CleanupError(
+            "retention could not delete old backups locally or remotely; "
+            "the backup itself succeeded",
+            detail="\n".join(line for exc in errors for line in exc.lines()),
+        )
+    return None
+
+
+def _created_line(dump: DumpResult) -> str:
+    parts = [human_size(dump.size)]
+    if dump.uncompressed_bytes:
+        ratio = dump.uncompressed_bytes / max(dump.size, 1)
+        saved = 100 * (1 - dump.size / dump.uncompressed_bytes)
+        parts.append(
+            f"compression {ratio:.1f}x ({saved:.0f}% smaller than "
+            f"{human_size(dump.uncompressed_bytes)} of SQL)"
+        )
+    parts.append(human_duration(dump.seconds))
+    parts.append(human_rate(dump.uncompressed_bytes or dump.size, dump.seconds))
+    return f"Backup created: {dump.path} ({', '.join(parts)})"
+
+
+def _created_fields(dump: DumpResult) -> dict[str, Any]:
+    return {
+        "file": str(dump.path),
+        "size_bytes": dump.size,
+        "uncompressed_bytes": dump.uncompressed_bytes,
+        "duration_seconds": round(dump.seconds, 3),
+        "sha256": dump.sha256,
+    }
+
+
+def _write_metrics(
+    settings: Settings, log: Logger, exit_code: int, seconds: float, progress: _Progress
+) -> None:
+    if settings.metrics_file is None:
+        return
+    run = RunMetrics(
+        database=settings.connection.dbname,
+        backup_type=settings.backup_type,
+        exit_code=exit_code,
+        finished_at=time.time(),
+        duration_seconds=seconds,
+        size_bytes=progress.size,
+        # Exit 7: the backup is made and stored; only old ones could not be deleted.
+        succeeded=exit_code in (0, CleanupError.exit_code) and progress.backup_made,
+    )
+    try:
+        write_metrics(settings.metrics_file, run)
+    except OSError as exc:
+        log.warning(f"cannot write metrics to {settings.metrics_file}: {exc.strerror or exc}")

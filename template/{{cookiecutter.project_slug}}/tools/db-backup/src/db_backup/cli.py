@@ -1,0 +1,250 @@
+"""Command line: parse the flags, run the mode, and map every failure to its exit code.
+
+This module is the only place that turns a ``BackupError`` into a process
+exit status: 0 success, 1 general, 2 configuration, 3 database connection,
+4 backup creation, 5 verification, 6 upload, 7 cleanup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
+
+from . import __version__
+from .config import Options, Settings, load_settings
+from .errors import BackupError, ConfigError, Interrupted
+from .log import Logger
+from .naming import SCHEMA_SUFFIX, TYPE_CHOICES
+
+PROG = "db-backup"
+
+DESCRIPTION = """\
+Creates PostgreSQL database backups with configurable retention policy:
+pg_dump (plain SQL) compressed with pigz/gzip (or zstd), written atomically
+with a .sha256 beside it, optionally verified, uploaded to S3 and pruned."""
+
+EPILOG = """\
+Environment variables (process environment over scripts/backup-config.env):
+  POSTGRES_HOST, POSTGRES_PORT, POSTGRES_DB, POSTGRES_USER,
+  PGPASSWORD | PGPASSWORD_FILE | PGPASSFILE, PGCONNECT_TIMEOUT
+  BACKUP_DIR, BACKUP_COMPRESSION, BACKUP_COMPRESSION_LEVEL, BACKUP_TYPE,
+  BACKUP_WEEKLY_DAY, BACKUP_RETENTION_DAILY, BACKUP_RETENTION_WEEKLY,
+  BACKUP_RETENTION_MONTHLY, BACKUP_KEEP_MIN, BACKUP_S3_BUCKET, BACKUP_S3_PREFIX,
+  BACKUP_LOG_FORMAT, BACKUP_METRICS_FILE, BACKUP_CONFIG_FILE
+  (all of them, with defaults: tools/db-backup/README.md)
+
+Examples:
+  db-backup.sh                       # daily backup with defaults
+  db-backup.sh --type=weekly         # weekly backup
+  db-backup.sh --type=auto --verify  # one cron line for daily/weekly/monthly
+  db-backup.sh --dry-run --type=daily
+  BACKUP_DIR=/mnt/backups db-backup.sh
+
+Exit codes:
+  0 success, 1 general error (or another run holds the lock, or interrupted),
+  2 configuration error, 3 database connection error, 4 backup creation error,
+  5 verification error, 6 upload error, 7 cleanup error"""
+
+
+class UsageError(ConfigError):
+    """A bad flag or flag value: exit 2, with the usage."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (``--type=X`` and ``--type X`` both work; no abbreviations)."""
+    parser = _Parser(
+        prog=PROG,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    parser.add_argument(
+        "--type",
+        dest="backup_type",
+        choices=TYPE_CHOICES,
+        metavar="TYPE",
+        help="daily, weekly, monthly, or auto: monthly on the 1st, weekly on "
+        "BACKUP_WEEKLY_DAY, else daily (default: BACKUP_TYPE or daily)",
+    )
+    parser.add_argument(
+        "--schema-only", action="store_true", help="back up the schema only (no data)"
+    )
+    parser.add_argument("--verify", action="store_true", help="verify the backup after creating it")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print debug output")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what retention would delete for the type; change nothing",
+    )
+    mode.add_argument(
+        "--list", action="store_true", help="list backups, local and remote, newest first"
+    )
+    mode.add_argument(
+        "--verify-file",
+        metavar="PATH",
+        type=Path,
+        help="verify an existing backup file (same checks and exit codes as --verify)",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def parse_options(argv: Sequence[str]) -> Options:
+    """Options from the command line; ``UsageError`` for anything unknown or malformed."""
+    args = build_parser().parse_args(list(argv))
+    if args.dry_run:
+        mode = "dry-run"
+    elif args.list:
+        mode = "list"
+    elif args.verify_file is not None:
+        mode = "verify-file"
+    else:
+        mode = "backup"
+    return Options(
+        mode=mode,
+        backup_type=args.backup_type,
+        schema_only=args.schema_only,
+        verify=args.verify,
+        verbose=args.verbose,
+        verify_file=args.verify_file,
+    )
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run the tool; returns the exit code."""
+    environ = os.environ if environ is None else environ
+    json_logs = environ.get("BACKUP_LOG_FORMAT", "").strip().lower() == "json"
+    log = Logger(fmt="json" if json_logs else "text")
+    log.add_secret(environ.get("PGPASSWORD"))
+    try:
+        options = parse_options(sys.argv[1:] if argv is None else argv)
+    except UsageError as exc:
+        log.error(exc.msg)
+        build_parser().print_usage(sys.stderr)
+        return exc.exit_code
+    except SystemExit as exc:  # --help and --version
+        return int(exc.code or 0)
+    log.configure(verbose=options.verbose)
+    try:
+        with interrupts_raise():
+            settings = load_settings(options, environ)
+            log.configure(fmt=settings.log_format)
+            log.add_secret(settings.connection.password)
+            run_mode(settings, log)
+        return 0
+    except BackupError as exc:
+        report(log, exc)
+        return exc.exit_code
+    except Exception as exc:  # a bug: say so plainly, full trace with -v
+        log.error(f"unexpected error: {type(exc).__name__}: {exc}")
+        for line in traceback.format_exc().splitlines():
+            log.debug(line)
+        return 1
+
+
+def run_mode(settings: Settings, log: Logger) -> None:
+    """Backup, dry run, listing or verification of a file."""
+    mode = settings.options.mode
+    if mode == "backup":
+        from .backup import run_backup
+
+        run_backup(settings, log)
+    elif mode == "dry-run":
+        from . import retention
+
+        retention.print_plan(settings, _store(settings))
+    elif mode == "list":
+        from . import listing
+
+        backups = listing.list_backups(
+            settings, _store(settings), verify_checksums=settings.options.verify
+        )
+        listing.print_listing(backups)
+    elif mode == "verify-file":
+        from . import verify
+
+        path = settings.options.verify_file
+        assert path is not None
+        verify.verify_backup(
+            path.expanduser().resolve(),
+            settings.connection,
+            settings.verify_settings,
+            log,
+            schema_only=is_schema_only_name(path.name),
+        )
+    else:  # pragma: no cover - parse_options only makes the modes above
+        raise ConfigError(f"unknown mode {mode!r}")
+
+
+def _store(settings: Settings) -> Any:
+    if settings.s3 is None:
+        return None
+    from .storage.s3 import S3Store
+
+    return S3Store(settings.s3)
+
+
+def is_schema_only_name(filename: str) -> bool:
+    """Whether a backup's name marks it schema-only (``..._schema.sql.gz``)."""
+    stem = filename.removesuffix(".failed")
+    for extension in (".sql.gz", ".sql.zst"):
+        if stem.endswith(extension):
+            return stem[: -len(extension)].endswith(SCHEMA_SUFFIX)
+    return False
+
+
+def report(log: Logger, exc: BackupError) -> None:
+    """Log an error: message, then detail and hint lines (one JSON object in JSON mode)."""
+    if log.fmt == "json":
+        fields = {"exit_code": exc.exit_code}
+        if exc.detail:
+            fields["detail"] = exc.detail
+        if exc.hint:
+            fields["hint"] = exc.hint
+        log.error(exc.msg, **fields)
+        return
+    log.error(exc.msg)
+    if exc.detail:
+        for index, line in enumerate(exc.detail.splitlines()):
+            log.error(("detail: " if index == 0 else "  ") + line)
+    if exc.hint:
+        log.error(f"hint: {exc.hint}")
+
+
+@contextlib.contextmanager
+def interrupts_raise() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP raise ``Interrupted`` once, so cleanup runs; later ones wait."""
+    received: list[str] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if received:
+            return  # already cleaning up: let it finish
+        received.append(name)
+        raise Interrupted(f"interrupted by {name}: stopped, partial files removed")
+
+    watched = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+    previous = {}
+    for signum in watched:
+        with contextlib.suppress(ValueError, OSError):  # not the main thread
+            previous[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)

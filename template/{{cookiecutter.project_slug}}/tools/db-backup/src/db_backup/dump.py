@@ -1,0 +1,236 @@
+"""Write one backup: ``pg_dump | compressor`` to a temporary file, hashed, then published.
+
+The compressed stream is the only thing Python touches: it is read in 1 MiB
+chunks, hashed and written to ``.<final name>.partial-<pid>`` (mode 0600) in
+the backup directory. Only when every stage has exited 0 is the file
+fsynced and linked to its final name (never over an existing file), followed
+by its ``.sha256``. On any failure or interrupt the stages are stopped and
+the temporary file removed, so no file with a final name exists for a failed run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import hashlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .atomic import create_exclusive, publish, remove_quietly, write_text_atomic
+from .config import Settings
+from .errors import DumpError
+from .log import Logger
+from .naming import backup_filename, checksum_filename
+from .pipeline import Pipeline, PipelineError, Stage
+from .tools import Compression, compress_command, find_tool
+
+CHUNK_SIZE = 1 << 20
+PARTIAL_MARKER = ".partial-"
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_MAX_NAME_ATTEMPTS = 3600
+
+
+@dataclass(frozen=True)
+class DumpResult:
+    """A published backup and what was measured while writing it."""
+
+    path: Path
+    checksum_path: Path
+    size: int
+    sha256: str
+    uncompressed_bytes: int | None  # pg_dump's output size, when the OS can tell
+    seconds: float
+    command: str
+
+    @property
+    def filename(self) -> str:
+        """The backup's base name."""
+        return self.path.name
+
+
+def pg_dump_command(pg_dump: str, *, schema_only: bool, verbose: bool) -> list[str]:
+    """The contract's dump: plain SQL, no owners or privileges, never a password prompt."""
+    argv = [pg_dump, "--format=plain", "--no-owner", "--no-privileges", "--no-password"]
+    if schema_only:
+        argv.append("--schema-only")
+    if verbose:
+        argv.append("--verbose")
+    return argv
+
+
+def partial_name(filename: str, pid: int | None = None) -> str:
+    """The temporary name a backup has while it is written (hidden, per process)."""
+    return f".{filename}{PARTIAL_MARKER}{pid if pid is not None else os.getpid()}"
+
+
+def checksum_line(sha256_hex: str, filename: str) -> str:
+    """A ``sha256sum -c`` line with the base name, so it checks wherever the pair is copied."""
+    return f"{sha256_hex}  {filename}\n"
+
+
+def free_filename(
+    backup_dir: Path,
+    database: str,
+    backup_type: str,
+    when: dt.datetime,
+    *,
+    schema_only: bool,
+    compression: Compression,
+) -> str:
+    """The contract name for ``when``, a second later per clash, so nothing is overwritten."""
+    for offset in range(_MAX_NAME_ATTEMPTS):
+        name = backup_filename(
+            database,
+            backup_type,
+            when + dt.timedelta(seconds=offset),
+            schema_only=schema_only,
+            compression=compression.name,
+        )
+        if not (backup_dir / name).exists() and not (backup_dir / checksum_filename(name)).exists():
+            return name
+    raise DumpError(f"no free backup file name near {when:%Y%m%d_%H%M%S} in {backup_dir}")
+
+
+def write_dump(settings: Settings, log: Logger, *, started: dt.datetime) -> DumpResult:
+    """Dump, compress, hash and publish one backup; ``DumpError`` (exit 4) on any failure."""
+    backup_dir = settings.backup_dir
+    database = settings.connection.dbname
+    stages = [
+        Stage(
+            pg_dump_command(
+                find_tool("pg_dump"), schema_only=settings.schema_only, verbose=settings.verbose
+            ),
+            "pg_dump",
+        ),
+        Stage(compress_command(settings.compression)),
+    ]
+    filename = free_filename(
+        backup_dir,
+        database,
+        settings.backup_type,
+        started,
+        schema_only=settings.schema_only,
+        compression=settings.compression,
+    )
+    temporary = backup_dir / partial_name(filename)
+    env = settings.connection.child_env(settings.env)
+    log.debug(f"running: {Pipeline(stages).describe()} > {temporary}")
+
+    def debug_line(stage: str, line: str) -> None:
+        log.debug(line if line.startswith(f"{stage}:") else f"{stage}: {line}")
+
+    clock = time.monotonic()
+    published: list[Path] = []
+    try:
+        fd = create_exclusive(temporary)
+        try:
+            with Pipeline(
+                stages, env=env, stdin=subprocess.DEVNULL, on_stderr_line=debug_line
+            ) as pipeline:
+                size, digest = _copy_and_hash(pipeline.stdout.fileno(), fd)
+                pipeline.stdout.close()
+                results = pipeline.wait()
+                try:
+                    pipeline.check()
+                except PipelineError as exc:
+                    raise _dump_error(exc) from None
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        final = backup_dir / filename
+        while True:
+            try:
+                with signals_deferred():  # the new name is recorded before any interrupt
+                    publish(temporary, final)
+                    published.append(final)
+                break
+            except FileExistsError:
+                filename = free_filename(
+                    backup_dir,
+                    database,
+                    settings.backup_type,
+                    started,
+                    schema_only=settings.schema_only,
+                    compression=settings.compression,
+                )
+                final = backup_dir / filename
+        checksum_path = backup_dir / checksum_filename(filename)
+        with signals_deferred():
+            write_text_atomic(checksum_path, checksum_line(digest, filename))
+            published.append(checksum_path)
+    except OSError as exc:
+        _remove_all([temporary, *published])
+        if exc.errno in _DISK_FULL:
+            raise DumpError(
+                f"disk full while writing the backup in {backup_dir}: {exc.strerror}",
+                hint="free space or point BACKUP_DIR at a larger volume; nothing was kept",
+            ) from None
+        raise DumpError(f"cannot write the backup in {backup_dir}: {exc.strerror or exc}") from None
+    except BaseException:
+        _remove_all([temporary, *published])
+        raise
+    return DumpResult(
+        path=final,
+        checksum_path=checksum_path,
+        size=size,
+        sha256=digest,
+        uncompressed_bytes=results[0].stdout_bytes,
+        seconds=time.monotonic() - clock,
+        command=Pipeline(stages).describe(),
+    )
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP until the block ends (a few system calls long)."""
+    watched = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
+    except (AttributeError, OSError):  # platforms without pthread_sigmask
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _copy_and_hash(source: int, target: int) -> tuple[int, str]:
+    """Copy ``source`` to EOF into ``target``, hashing as it goes; returns (bytes, hex sha256)."""
+    digest = hashlib.sha256()
+    buffer = bytearray(CHUNK_SIZE)
+    view = memoryview(buffer)
+    total = 0
+    while True:
+        count = os.readv(source, [view])
+        if count == 0:
+            break
+        chunk = view[:count]
+        digest.update(chunk)
+        written = 0
+        while written < count:
+            written += os.write(target, chunk[written:])
+        total += count
+    return total, digest.hexdigest()
+
+
+def _dump_error(exc: PipelineError) -> DumpError:
+    """The failing stage, its first error line in the message, its last lines as detail."""
+    tail = [line for line in exc.stderr_tail if line.strip()]
+    errors = [line for line in tail if "error" in line.lower() or "fatal" in line.lower()]
+    headline = f"backup failed: {exc.message}"
+    if errors:
+        headline += f": {errors[0]}"
+        tail = [line for line in tail if line != errors[0]]
+    return DumpError(headline, detail="\n".join(tail) if tail else None)
+
+
+def _remove_all(paths: list[Path]) -> None:
+    for path in paths:
+        remove_quietly(path)

@@ -1,0 +1,358 @@
+"""Copies of backups in an S3-compatible bucket (AWS, MinIO, R2, B2, Ceph).
+
+``S3Store`` checks the bucket before a dump (``preflight``), uploads a
+verified backup and proves the upload (``upload_backup``), and lists and
+deletes this database's backups for retention (``list_backups``,
+``delete``). Every listing and deletion stays under ``${prefix}${type}/``
+and matches only this database's file names, so a bucket shared by several
+databases and projects is safe. boto3 is an optional extra, imported only
+when a store talks to the endpoint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import UploadError
+from ..naming import BACKUP_TYPES, CHECKSUM_SUFFIX, EXTENSIONS, FAILED_SUFFIX, parse_backup_name
+from .remote import RemoteObject
+from .s3_errors import Target, translate
+from .s3_settings import MIB, S3Settings
+
+__all__ = ["S3Settings", "S3Store"]
+
+PREFLIGHT_NAME = ".db-backup-preflight-"
+# Quick failure for the preflight: a wrong bucket or a dead endpoint is known in seconds.
+PREFLIGHT_TIMEOUTS = {"connect_timeout": 5, "read_timeout": 15, "max_attempts": 2}
+TRANSFER_TIMEOUTS = {"connect_timeout": 10, "read_timeout": 120}
+CLEANUP_TIMEOUTS = {"connect_timeout": 5, "read_timeout": 30, "max_attempts": 2}
+MAX_CONCURRENCY = 4  # parts in flight; each streams from the file, memory stays bounded
+CONTENT_TYPES = {".sql.gz": "application/gzip", ".sql.zst": "application/zstd"}
+
+
+class S3Store:
+    """One bucket and prefix, reached with boto3's standard credential chain."""
+
+    def __init__(self, settings: S3Settings) -> None:
+        self.settings = settings
+        self._clients: dict[str, Any] = {}
+        self._proven: set[Path] = set()
+
+    # -- checks before the dump -------------------------------------------------------
+
+    def preflight(self, log: Any) -> None:
+        """Fail in seconds if the bucket is missing, unreachable, unlistable or read-only.
+
+        Lists the prefix, then writes and deletes a small object under it (with the
+        configured encryption, so a bucket policy that demands it is honoured).
+        """
+        s = self.settings
+        add_secret = getattr(log, "add_secret", None)
+        if add_secret is not None:
+            for name in ("aws_secret_access_key", "aws_session_token"):
+                add_secret(s.credentials.get(name))
+        probe = f"{s.prefix}{PREFLIGHT_NAME}{uuid.uuid4().hex}"
+        client = self._client("preflight")
+        log.debug(f"S3 preflight: {s.url(s.prefix)} at {s.endpoint_url or 'AWS S3'}")
+        step = Target("S3 preflight listing", s.bucket, s.prefix, s.endpoint_url)
+        try:
+            client.list_objects_v2(Bucket=s.bucket, Prefix=s.prefix, MaxKeys=1)
+            step = Target("S3 preflight write", s.bucket, probe, s.endpoint_url)
+            client.put_object(
+                Bucket=s.bucket, Key=probe, Body=b"db-backup preflight\n", **self._encryption()
+            )
+            step = Target("S3 preflight delete", s.bucket, probe, s.endpoint_url)
+            client.delete_object(Bucket=s.bucket, Key=probe)
+        except Exception as exc:
+            raise translate(exc, step) from exc
+        log.info(f"S3 preflight passed: {s.url(s.prefix)} is listable and writable")
+
+    # -- upload -----------------------------------------------------------------------
+
+    def upload_backup(self, path: Path, checksum_path: Path, backup_type: str, log: Any) -> str:
+        """Upload ``path`` then its ``.sha256``, proving the first before writing the second.
+
+        Multipart with a part size that keeps any file under the 10,000-part limit;
+        the sha256 travels as object metadata and must come back, with the size,
+        from ``head_object``. On any failure the key's unfinished multipart uploads
+        are aborted and a backup object that failed its proof is deleted, so the
+        bucket never holds a partial backup, and a ``.sha256`` object always means
+        a complete one. Returns the backup's key.
+        """
+        s = self.settings
+        key = s.object_key(backup_type, path.name)
+        target = Target("upload", s.bucket, key, s.endpoint_url)
+        try:
+            sha256, checksum_body = read_checksum_file(checksum_path, path.name)
+            size = path.stat().st_size
+            part_size = s.part_size(size)
+        except (OSError, ValueError) as exc:
+            raise UploadError(f"upload of {s.url(key)} failed: {exc}") from exc
+        parts = -(-size // part_size) if size >= part_size else 1
+        log.info(
+            f"uploading {path.name} ({size} bytes) to {s.url(key)}"
+            + (f" in {parts} parts of {part_size // MIB} MiB" if parts > 1 else ""),
+            event="s3_upload_start",
+            bucket=s.bucket,
+            key=key,
+            size_bytes=size,
+            parts=parts,
+        )
+        try:
+            self._transfer(path, key, sha256, part_size)
+            self._prove(key, size, sha256)
+            target = Target("upload", s.bucket, s.checksum_key(key), s.endpoint_url)
+            self._client("transfer").put_object(
+                Bucket=s.bucket,
+                Key=s.checksum_key(key),
+                Body=checksum_body,
+                ContentType="text/plain",
+                **self._encryption(),
+            )
+        except BaseException as exc:
+            self._clean_up_failed_upload(key, log)
+            if isinstance(exc, Exception):
+                raise translate(exc, target) from exc
+            raise
+        self._proven.add(path.resolve())
+        log.success(
+            f"uploaded {s.url(key)} and its .sha256 (size and sha256 match)",
+            event="s3_upload",
+            bucket=s.bucket,
+            key=key,
+            size_bytes=size,
+            sha256=sha256,
+        )
+        return key
+
+    def delete_local_copy(self, path: Path, checksum_path: Path, log: Any) -> bool:
+        """Delete the local backup and its ``.sha256`` if this store proved their upload.
+
+        For ``BACKUP_S3_DELETE_LOCAL_AFTER_UPLOAD``; returns whether anything was deleted
+        (never a file whose upload this run did not prove).
+        """
+        if path.resolve() not in self._proven:
+            log.warning(f"kept {path}: its upload was not proven in this run")
+            return False
+        for item in (path, checksum_path):
+            item.unlink(missing_ok=True)
+        log.info(f"deleted the local copy {path.name} (the bucket holds a proven copy)")
+        return True
+
+    def _transfer(self, path: Path, key: str, sha256: str, part_size: int) -> None:
+        from boto3.s3.transfer import TransferConfig, create_transfer_manager
+
+        s = self.settings
+        options: dict[str, Any] = {
+            "multipart_threshold": part_size,
+            "multipart_chunksize": part_size,
+            "max_concurrency": MAX_CONCURRENCY,
+            "preferred_transfer_client": "classic",
+        }
+        try:
+            config = TransferConfig(**options)
+        except TypeError:  # boto3 before 1.28 has no CRT choice to make
+            options.pop("preferred_transfer_client")
+            config = TransferConfig(**options)
+        extra: dict[str, Any] = {"Metadata": {"sha256": sha256}, **self._encryption()}
+        content_type = next(
+            (t for ext, t in CONTENT_TYPES.items() if path.name.endswith(ext)), None
+        )
+        if content_type:
+            extra["ContentType"] = content_type
+        if s.storage_class:
+            extra["StorageClass"] = s.storage_class
+        with create_transfer_manager(self._client("transfer"), config) as manager:
+            manager.upload(str(path), s.bucket, key, extra_args=extra).result()
+
+    def _prove(self, key: str, size: int, sha256: str) -> None:
+        """The object must have the local file's size and sha256, else it is deleted."""
+        s = self.settings
+        head = self._client("transfer").head_object(Bucket=s.bucket, Key=key)
+        remote_size = int(head.get("ContentLength", -1))
+        remote_sha = (head.get("Metadata") or {}).get("sha256", "")
+        problems = []
+        if remote_size != size:
+            problems.append(f"size {remote_size} != local {size}")
+        if remote_sha.lower() != sha256:
+            problems.append(f"metadata sha256 {remote_sha or '(missing)'} != local {sha256}")
+        if problems:
+            raise UploadError(
+                f"upload of {s.url(key)} failed its proof: {'; '.join(problems)}",
+                hint="the object was deleted; the local backup is intact",
+            )
+
+    def _clean_up_failed_upload(self, key: str, log: Any) -> None:
+        """Abort the key's unfinished multipart uploads and delete a half-made backup."""
+        s = self.settings
+        try:
+            client = self._client("cleanup")
+            for page in client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=s.bucket, Prefix=key
+            ):
+                for upload in page.get("Uploads", []):
+                    if upload.get("Key") == key:
+                        client.abort_multipart_upload(
+                            Bucket=s.bucket, Key=key, UploadId=upload["UploadId"]
+                        )
+                        log.info(f"aborted an unfinished multipart upload of {s.url(key)}")
+            # Whatever reached the bucket lacks its .sha256 or failed its proof.
+            client.delete_object(Bucket=s.bucket, Key=s.checksum_key(key))
+            client.delete_object(Bucket=s.bucket, Key=key)
+        except Exception as exc:
+            error = translate(exc, Target("cleanup", s.bucket, key, s.endpoint_url))
+            log.warning(f"{error.msg} (after the failed upload; check for leftovers)")
+
+    # -- listing and deletion (retention) ---------------------------------------------
+
+    def list_backups(self, database: str, backup_type: str) -> list[RemoteObject]:
+        """This database's backups under ``${prefix}${type}/``, oldest first.
+
+        Objects of other databases, other folders and other files are never returned.
+        Raises ``UploadError`` when the bucket cannot be listed.
+        """
+        s = self.settings
+        folder = s.type_prefix(backup_type)
+        found: dict[str, dict[str, Any]] = {}
+        checksums: set[str] = set()
+        try:
+            for item in self._list(folder):
+                name = item["Key"][len(folder) :]
+                if name.endswith(CHECKSUM_SUFFIX):
+                    checksums.add(name[: -len(CHECKSUM_SUFFIX)])
+                    continue
+                parsed = parse_backup_name(database, name)
+                if parsed is not None and parsed.backup_type == backup_type:
+                    found[name] = item
+        except Exception as exc:
+            raise translate(exc, Target("listing", s.bucket, folder, s.endpoint_url)) from exc
+        objects = [
+            RemoteObject(
+                key=item["Key"],
+                filename=name,
+                size=int(item.get("Size", 0)),
+                last_modified=_aware(item["LastModified"]),
+                has_checksum=name in checksums,
+            )
+            for name, item in found.items()
+        ]
+        return sorted(objects, key=lambda o: (o.last_modified, o.filename))
+
+    def delete(self, objects: list[RemoteObject]) -> list[str]:
+        """Delete each backup object and its ``.sha256``; return the keys left behind.
+
+        The ``.sha256`` goes first, so an interrupted deletion never leaves a
+        checksum that claims a complete backup. A key outside ``${prefix}${type}/``
+        or not shaped like a backup name is never touched and is returned.
+        """
+        s = self.settings
+        left: list[str] = []
+        client = None
+        for obj in objects:
+            if not self._is_deletable(obj):
+                left.append(obj.key)
+                continue
+            try:
+                client = client or self._client("transfer")
+                client.delete_object(Bucket=s.bucket, Key=s.checksum_key(obj.key))
+                client.delete_object(Bucket=s.bucket, Key=obj.key)
+            except Exception:
+                left.append(obj.key)
+        return left
+
+    def _is_deletable(self, obj: RemoteObject) -> bool:
+        name = obj.filename
+        if not name or "/" in name or name.endswith(CHECKSUM_SUFFIX):
+            return False
+        if not any(obj.key == self.settings.type_prefix(t) + name for t in BACKUP_TYPES):
+            return False
+        base = name[: -len(FAILED_SUFFIX)] if name.endswith(FAILED_SUFFIX) else name
+        return any(base.endswith(ext) for ext in EXTENSIONS.values())
+
+    def _list(self, folder: str) -> Iterator[dict[str, Any]]:
+        """Objects directly in ``folder`` (not in folders below it), every page."""
+        paginator = self._client("transfer").get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.settings.bucket, Prefix=folder, Delimiter="/"):
+            yield from page.get("Contents", [])
+
+    # -- clients ----------------------------------------------------------------------
+
+    def _encryption(self) -> dict[str, str]:
+        s = self.settings
+        args: dict[str, str] = {}
+        if s.sse:
+            args["ServerSideEncryption"] = s.sse
+        if s.sse_kms_key_id:
+            args["SSEKMSKeyId"] = s.sse_kms_key_id
+        return args
+
+    def _client(self, purpose: str) -> Any:
+        """A client per purpose: quick timeouts for checks, patient ones for transfers."""
+        if purpose not in self._clients:
+            timeouts = {
+                "preflight": PREFLIGHT_TIMEOUTS,
+                "cleanup": CLEANUP_TIMEOUTS,
+            }.get(purpose, {**TRANSFER_TIMEOUTS, "max_attempts": self.settings.max_attempts})
+            self._clients[purpose] = make_client(self.settings, **timeouts)
+        return self._clients[purpose]
+
+
+def make_client(
+    settings: S3Settings, *, connect_timeout: int, read_timeout: int, max_attempts: int
+) -> Any:
+    """A boto3 S3 client for ``settings`` (standard retry mode)."""
+    import boto3
+    from botocore.config import Config
+
+    options: dict[str, Any] = {
+        "connect_timeout": connect_timeout,
+        "read_timeout": read_timeout,
+        "retries": {"mode": "standard", "max_attempts": max_attempts},
+        "s3": {"addressing_style": settings.addressing_style},
+        "user_agent_extra": "db-backup",
+    }
+    if settings.checksum_mode:
+        options["request_checksum_calculation"] = settings.checksum_mode
+        options["response_checksum_validation"] = settings.checksum_mode
+    try:
+        config = Config(**options)
+    except TypeError:
+        # botocore before 1.36 knows neither setting, and sends none of the new checksums.
+        options.pop("request_checksum_calculation", None)
+        options.pop("response_checksum_validation", None)
+        config = Config(**options)
+    target = Target("S3 setup", settings.bucket, settings.prefix, settings.endpoint_url)
+    try:
+        session = boto3.session.Session(region_name=settings.region, **settings.credentials)
+        return session.client(
+            "s3",
+            endpoint_url=settings.endpoint_url,
+            verify=str(settings.ca_bundle) if settings.ca_bundle else None,
+            config=config,
+        )
+    except Exception as exc:
+        raise translate(exc, target) from exc
+
+
+def read_checksum_file(checksum_path: Path, filename: str) -> tuple[str, bytes]:
+    """The sha256 hex in a ``sha256sum`` line for ``filename``, and the file's bytes."""
+    body = checksum_path.read_bytes()
+    fields = body.decode("utf-8", "replace").split()
+    digest = fields[0].lower() if fields else ""
+    named = fields[1].lstrip("*") if len(fields) > 1 else ""
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest) or named != filename:
+        raise UploadError(f"{checksum_path} is not a sha256sum line for {filename}")
+    return digest, body
+
+
+def _aware(value: Any) -> dt.datetime:
+    """``LastModified`` as a timezone-aware UTC datetime."""
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)

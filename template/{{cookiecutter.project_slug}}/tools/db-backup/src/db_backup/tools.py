@@ -1,0 +1,120 @@
+"""The external programs the backup runs, found on PATH, with what to install when missing."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+COMPRESSIONS = ("gzip", "zstd")
+LEVEL_RANGES = {"gzip": (1, 9), "zstd": (1, 19)}
+
+_CLIENT_HINT = (
+    "install the PostgreSQL client of the server's major version or newer "
+    "(Debian/Ubuntu: apt-get install postgresql-client-<major>; Alpine: apk add "
+    "postgresql<major>-client; RHEL: dnf install postgresql<major>), or run the backup "
+    "in the compose db-backup service, whose image has it"
+)
+INSTALL_HINTS = {
+    "pg_dump": _CLIENT_HINT,
+    "psql": _CLIENT_HINT,
+    "gzip": "install gzip (Debian/Ubuntu: apt-get install gzip), or pigz for parallel compression",
+    "pigz": "install pigz (Debian/Ubuntu: apt-get install pigz)",
+    "zstd": "install zstd (Debian/Ubuntu: apt-get install zstd) or set BACKUP_COMPRESSION=gzip",
+}
+
+
+@dataclass(frozen=True)
+class Compression:
+    """How backups are compressed: ``gzip`` (pigz when present) or ``zstd``, a level, threads."""
+
+    name: str = "gzip"
+    level: int = 3
+    threads: int = 0  # 0: every available core
+
+    @property
+    def extension(self) -> str:
+        """The file extension this compression gives a backup."""
+        return ".sql.zst" if self.name == "zstd" else ".sql.gz"
+
+
+def find_tool(name: str) -> str:
+    """The absolute path of ``name`` on PATH; a ``ConfigError`` saying what to install if absent."""
+    path = shutil.which(name)
+    if path is None:
+        raise ConfigError(
+            f"{name} is required but was not found on PATH",
+            hint=INSTALL_HINTS.get(name, f"install {name}"),
+        )
+    return os.path.abspath(path)
+
+
+def available_cores() -> int:
+    """Cores this process may run on (respects CPU affinity, e.g. in containers)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def gzip_program() -> str:
+    """pigz when installed (parallel, same format), else gzip."""
+    return shutil.which("pigz") or find_tool("gzip")
+
+
+def compress_command(compression: Compression) -> list[str]:
+    """The compressor reading stdin and writing stdout."""
+    threads = compression.threads or available_cores()
+    if compression.name == "zstd":
+        return [find_tool("zstd"), f"-T{threads}", f"-{compression.level}", "-q", "-c"]
+    program = gzip_program()
+    command = [program]
+    if os.path.basename(program) == "pigz":
+        command += ["-p", str(threads)]
+    return [*command, f"-{compression.level}", "-c"]
+
+
+def decompress_command(compression: Compression | str) -> list[str]:
+    """The decompressor for a backup: ``[pigz|gzip, -dc]`` or ``[zstd, -dc, -q]``."""
+    name = compression if isinstance(compression, str) else compression.name
+    if name == "zstd":
+        return [find_tool("zstd"), "-dc", "-q"]
+    return [gzip_program(), "-dc"]
+
+
+def compression_for_file(filename: str) -> str:
+    """``zstd`` for ``.zst`` files, else ``gzip``."""
+    stem = filename.removesuffix(".failed")
+    return "zstd" if stem.endswith(".zst") else "gzip"
+
+
+_VERSION = re.compile(r"(\d+)(?:\.(\d+))?")
+
+
+def client_major_version(program: str) -> int:
+    """The major version of ``pg_dump``/``psql`` from ``--version`` (e.g. 15 for 15.4)."""
+    try:
+        out = subprocess.run(
+            [program, "--version"], capture_output=True, text=True, check=True, timeout=30
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ConfigError(f"cannot run {program} --version: {exc}") from exc
+    return parse_major_version(out)
+
+
+def parse_major_version(version_output: str) -> int:
+    """``pg_dump (PostgreSQL) 15.4 (Debian ...)`` -> 15; ``9.6.24`` -> 9."""
+    text = version_output.split(")", 1)[-1] if ")" in version_output else version_output
+    match = _VERSION.search(text)
+    if not match:
+        raise ConfigError(f"cannot read a version from {version_output.strip()!r}")
+    return int(match.group(1))
+
+
+def server_major_version(server_version_num: int) -> int:
+    """``150004`` -> 15; ``90624`` -> 9 (server_version_num is major*10000+minor since 10)."""
+    return server_version_num // 10000

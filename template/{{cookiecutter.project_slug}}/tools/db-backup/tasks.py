@@ -1,0 +1,84 @@
+"""Backup tasks for this project: ``invoke -r tools/db-backup --list`` shows them.
+
+Each task runs ``scripts/db-backup.sh``, so a task behaves exactly like the
+command a cron job or a Kubernetes CronJob runs, with the same exit codes.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from invoke import Context, Exit, task
+
+TOOL_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = TOOL_DIR.parents[1]
+SCRIPT = PROJECT_ROOT / "scripts" / "db-backup.sh"
+TYPES = ("daily", "weekly", "monthly", "auto")
+
+
+def _run(c: Context, *args: str) -> None:
+    """Run the backup script; its exit code becomes the task's."""
+    if not SCRIPT.is_file():
+        raise Exit(f"{SCRIPT} is missing: this task runs inside a generated project")
+    result = c.run(shlex.join([str(SCRIPT), *args]), warn=True, pty=False)
+    if result is not None and result.exited:
+        raise Exit(code=result.exited)
+
+
+def _type_flag(backup_type: str) -> str:
+    if backup_type not in TYPES:
+        raise Exit(f"--type must be one of {', '.join(TYPES)}, got {backup_type!r}", code=2)
+    return f"--type={backup_type}"
+
+
+@task(
+    help={
+        "type": "daily, weekly, monthly or auto (default: daily)",
+        "schema_only": "back up the schema only",
+        "verify": "verify the backup after creating it",
+        "verbose": "print debug output",
+    }
+)
+def backup(
+    c: Context,
+    type: str = "daily",
+    schema_only: bool = False,
+    verify: bool = False,
+    verbose: bool = False,
+) -> None:
+    """Make a backup now (scripts/db-backup.sh)."""
+    args = [_type_flag(type)]
+    if schema_only:
+        args.append("--schema-only")
+    if verify:
+        args.append("--verify")
+    if verbose:
+        args.append("--verbose")
+    _run(c, *args)
+
+
+@task(help={"path": "the backup file to check (.sql.gz or .sql.zst)"})
+def verify(c: Context, path: str) -> None:
+    """Verify an existing backup file: checksum, integrity, completeness, test restore."""
+    _run(c, "--verify-file", str(Path(path).resolve()))
+
+
+@task(name="list", help={"verify": "recompute every local backup's sha256"})
+def list_backups(c: Context, verify: bool = False) -> None:
+    """List every backup, local and remote, newest first."""
+    _run(c, "--list", *(["--verify"] if verify else []))
+
+
+@task(help={"type": "the backup type whose retention plan to show (default: daily)"})
+def prune_dry_run(c: Context, type: str = "daily") -> None:
+    """Show what retention would delete after the next backup; delete nothing."""
+    _run(c, "--dry-run", _type_flag(type))
+
+
+@task
+def test(c: Context) -> None:
+    """Run the backup tool's own unit tests (no database needed)."""
+    with c.cd(str(TOOL_DIR)):
+        c.run(shlex.join([sys.executable, "-m", "pytest", "-q"]), pty=False)
