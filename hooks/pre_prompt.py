@@ -13,6 +13,9 @@ from pathlib import Path
 
 PROJECT_FOLDER = "{{cookiecutter.project_slug}}"
 NESTED_PROJECT = Path("template") / PROJECT_FOLDER
+# Caches a developer's tools leave in a checkout: never part of a baked project,
+# and cookiecutter would try to render their binary files.
+DEVELOPMENT_LEFTOVERS = ("__pycache__", ".ruff_cache", ".pytest_cache", ".mypy_cache")
 
 
 def lift_project_folder(root: Path) -> None:
@@ -26,5 +29,14 @@ def lift_project_folder(root: Path) -> None:
     shutil.move(str(source), str(target))
 
 
+def drop_development_leftovers(project: Path) -> None:
+    """Delete tool caches from the copied project folder before it is rendered."""
+    for name in DEVELOPMENT_LEFTOVERS:
+        for leftover in sorted(project.rglob(name), reverse=True):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
 if __name__ == "__main__":
     lift_project_folder(Path.cwd())
+    drop_development_leftovers(Path.cwd() / PROJECT_FOLDER)

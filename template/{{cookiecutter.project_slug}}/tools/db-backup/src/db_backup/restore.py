@@ -31,9 +31,9 @@ from .config import ConnectionInfo
 from .dumpscan import ScanResult, display
 from .errors import DatabaseConnectionError, VerifyError
 from .log import Logger
+from .pipeline import grow_pipe
 from .server import server_message
 from .tools import find_tool
-from .verify import grow_pipe
 
 MAX_IDENTIFIER_BYTES = 63
 FIELD_SEPARATOR = "\x1f"

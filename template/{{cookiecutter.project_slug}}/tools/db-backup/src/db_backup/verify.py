@@ -18,11 +18,9 @@ Checks 2 to 4 share one pass over the file: decompressor -> scanner -> psql.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,7 +31,7 @@ from .dumpscan import DumpScanner, ScanResult
 from .errors import BackupError, DatabaseConnectionError, VerifyError
 from .log import Logger
 from .naming import CHECKSUM_SUFFIX, FAILED_SUFFIX
-from .pipeline import Pipeline, PipelineError, Stage
+from .pipeline import Pipeline, PipelineError, Stage, grow_pipe
 from .tools import compression_for_file, decompress_command
 from .values import get_choice
 
@@ -317,14 +315,6 @@ def _decompress_and_scan(
         f"with {scan.total_rows} rows, {sum(scan.objects.values())} objects"
     )
     return scan
-
-
-def grow_pipe(fd: int) -> None:
-    """Ask for a 1 MiB pipe buffer (Linux), so 1 MiB reads and writes need fewer wake-ups."""
-    set_size = getattr(fcntl, "F_SETPIPE_SZ", 1031 if sys.platform.startswith("linux") else None)
-    if set_size is not None:
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(fd, set_size, CHUNK_SIZE)
 
 
 def _pump(source: BinaryIO, scanner: DumpScanner, restore: ScratchRestore | None) -> None:
