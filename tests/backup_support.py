@@ -1,7 +1,8 @@
-"""Shared helpers for the backup engine's integration tests (``tests/test_backup_*.py``)."""
+"""Backup files and objects for the integration tests: make them, age them, look at them."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import hashlib
 import os
@@ -9,23 +10,55 @@ import re
 import time
 from pathlib import Path
 
+import pytest
+
+from tests.services.s3 import S3Endpoint
+
 LOG_LINE = re.compile(
     r"^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\] \[(DEBUG|INFO|WARNING|ERROR|SUCCESS)\] "
 )
+DAY = dt.timedelta(days=1)
 
 
-def plant_old_backup(directory: Path, filename: str, days_old: float = 2) -> Path:
-    """An existing good backup (with its ``.sha256``), modified ``days_old`` days ago."""
+def write_with_checksum(path: Path, data: bytes) -> Path:
+    """A backup file holding ``data`` and a ``.sha256`` that matches it, as the tool writes them."""
+    path.write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
+    return path
+
+
+def age_file(path: Path, age: dt.timedelta) -> None:
+    """Set ``path``'s modification time ``age`` into the past (``touch -d``)."""
+    stamp = time.time() - age.total_seconds()
+    os.utime(path, (stamp, stamp))
+
+
+def fake_backup(
+    directory: Path, filename: str, age: dt.timedelta = 2 * DAY, *, checksum: bool = True
+) -> Path:
+    """A small gzip file named like a backup, its ``.sha256`` beside it, modified ``age`` ago."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / filename
     data = gzip.compress(f"-- PostgreSQL database dump ({filename})\n".encode())
-    path.write_bytes(data)
-    sidecar = directory / f"{filename}.sha256"
-    sidecar.write_text(f"{hashlib.sha256(data).hexdigest()}  {filename}\n")
-    stamp = time.time() - days_old * 86400
-    for item in (path, sidecar):
-        os.utime(item, (stamp, stamp))
+    if checksum:
+        write_with_checksum(path, data)
+        age_file(path.with_name(filename + ".sha256"), age)
+    else:
+        path.write_bytes(data)
+    age_file(path, age)
     return path
+
+
+def backdate_object(s3: S3Endpoint, bucket: str, key: str, age: dt.timedelta) -> None:
+    """Move an object's LastModified into the past on moto's server (``touch -d`` for S3)."""
+    if s3.kind != "moto":
+        pytest.skip(f"{s3.kind} cannot backdate an object's LastModified; moto's server can")
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    fake = s3_backends[DEFAULT_ACCOUNT_ID]["global"].buckets[bucket].keys[key]
+    fake.last_modified = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - age
 
 
 def snapshot(directory: Path) -> dict[str, str]:
@@ -41,6 +74,8 @@ def snapshot(directory: Path) -> dict[str, str]:
 
 def backups_in(directory: Path) -> list[str]:
     """Names of finished backups (``.sql.gz``/``.sql.zst``) in ``directory``, sorted."""
+    if not directory.is_dir():
+        return []
     return sorted(
         item.name
         for item in directory.iterdir()

@@ -9,11 +9,13 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 
 from tests.helpers import unique_name
+from tests.hook_loader import load_hook
 from tests.services._net import ServiceUnavailable
 from tests.services.datasets import REPOSITORY_ROOT
 from tests.services.postgres import PostgresServer, postgres_service
@@ -66,6 +68,18 @@ def database(postgres: PostgresServer) -> Iterator[Callable[..., str]]:
 def bucket(s3: S3Endpoint) -> str:
     """A new, empty bucket for this test."""
     return s3.create_bucket(unique_name("backups"))
+
+
+@pytest.fixture(scope="session")
+def pre_gen(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+    """The pre_gen_project hook, rendered with the default answers and imported."""
+    return load_hook("pre_gen_project", tmp_path_factory.mktemp("pre_gen"))
+
+
+@pytest.fixture(scope="session")
+def post_gen(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+    """The post_gen_project hook, rendered with the default answers and imported."""
+    return load_hook("post_gen_project", tmp_path_factory.mktemp("post_gen"))
 
 
 @pytest.fixture

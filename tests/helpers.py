@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -60,6 +61,58 @@ def run_tool(
 
 
 run_backup = run_tool
+
+
+def start_tool(
+    project: Path, args: Sequence[str] = (), env: Mapping[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """Start ``<project>/scripts/db-backup.sh args`` in the background, as cron would.
+
+    The same clean environment as ``run_tool``; stdout and stderr are captured as text.
+    """
+    return subprocess.Popen(
+        [str(project / TOOL), *args],
+        env=tool_environ(env),
+        cwd=project,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+# What scripts/db-backup.sh itself runs before it hands over to python3.
+SHIM_PROGRAMS = ("bash", "readlink", "dirname", "date")
+
+
+def program_dir(
+    directory: Path,
+    programs: Sequence[str] = (),
+    *,
+    python: bool = True,
+    links: Mapping[str, str] | None = None,
+    scripts: Mapping[str, str] | None = None,
+) -> str:
+    """A directory to use as the whole PATH, holding only what a test allows the tool.
+
+    The shim's own programs and ``programs`` are symlinked from this PATH, ``links`` maps
+    names to given paths, ``python3`` is this interpreter unless ``python`` is false, and
+    ``scripts`` maps names to small bash bodies (fakes). Returns the directory as a string.
+    """
+    directory.mkdir()
+    if python:
+        os.symlink(os.path.realpath(sys.executable), directory / "python3")
+    for program in (*SHIM_PROGRAMS, *programs):
+        found = shutil.which(program)
+        assert found, f"{program} is needed for this test"
+        os.symlink(os.path.realpath(found), directory / program)
+    for name, target in (links or {}).items():
+        os.symlink(target, directory / name)
+    for name, body in (scripts or {}).items():
+        script = directory / name
+        script.write_text("#!/bin/bash\n" + body + "\n")
+        script.chmod(0o755)
+    return str(directory)
 
 
 def describe(result: subprocess.CompletedProcess[str]) -> str:

@@ -5,20 +5,18 @@ Runs ``scripts/db-backup.sh`` of a baked project against the session's real Post
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-import os
 import re
-import shutil
 import stat
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.backup_support import backups_in
-from tests.helpers import describe, run_tool
+from tests.backup_support import backups_in, fake_backup, snapshot
+from tests.helpers import describe, program_dir, run_tool
 from tests.services.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
@@ -94,20 +92,33 @@ def test_files_are_private_and_checksums_verify_with_sha256sum(
     assert check.returncode == 0 and ": OK" in check.stdout, check.stdout + check.stderr
 
 
-def test_two_runs_in_one_second_never_overwrite(
+def test_an_existing_backup_is_never_overwritten(
     baked_project: Path, postgres: PostgresServer, database: Callable[..., str]
 ) -> None:
-    """Back-to-back runs get distinct names; each file keeps its own checksum."""
-    env = postgres.env(database("small"))
-    for _ in range(3):
+    """Where the current second's name is taken, the run takes a free one and leaves the
+    existing file and its checksum as they were; back-to-back runs get distinct names."""
+    dbname = database("small")
+    backups = baked_project / "backups"
+    now = dt.datetime.now(dt.timezone.utc)
+    for second in range(-2, 120):  # every name this run could want while it starts up
+        stamp = (now + dt.timedelta(seconds=second)).strftime("%Y%m%d_%H%M%S")
+        fake_backup(backups, f"{dbname}_daily_{stamp}.sql.gz")
+    before = snapshot(backups)
+    env = {**postgres.env(dbname), "TZ": "UTC"}
+    for _ in range(2):
         result = run_tool(baked_project, [], env)
         assert result.returncode == 0, describe(result)
-    names = backups_in(baked_project / "backups")
-    assert len(names) == 3
+    after = snapshot(backups)
+    assert {name: after.get(name) for name in before} == before, "an existing file changed"
+    made = [name for name in backups_in(backups) if f"{name}.sha256" not in before]
+    assert len(made) == 2, describe(result)
     check = subprocess.run(
-        "sha256sum -c *.sha256", shell=True, cwd=baked_project / "backups", capture_output=True
+        ["sha256sum", "-c", *(f"{name}.sha256" for name in made)],
+        cwd=backups,
+        capture_output=True,
+        text=True,
     )
-    assert check.returncode == 0
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_zstd_writes_sql_zst(
@@ -126,16 +137,9 @@ def test_gzip_without_pigz_still_works(
     baked_project: Path, postgres: PostgresServer, database: Callable[..., str], tmp_path: Path
 ) -> None:
     """Where pigz is missing, plain gzip makes the same format."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for program in ("pg_dump", "psql"):
-        os.symlink(postgres.program(program), bin_dir / program)
-    os.symlink(os.path.realpath(sys.executable), bin_dir / "python3")
-    for program in ("bash", "gzip", "readlink", "dirname", "date"):
-        found = shutil.which(program)
-        assert found, f"{program} is needed for this test"
-        os.symlink(found, bin_dir / program)
-    env = {**postgres.env(database("small")), "PATH": str(bin_dir)}
+    links = {program: postgres.program(program) for program in ("pg_dump", "psql")}
+    path = program_dir(tmp_path / "bin", ("gzip",), links=links)
+    env = {**postgres.env(database("small")), "PATH": path}
     result = run_tool(baked_project, ["-v"], env)
     assert result.returncode == 0, describe(result)
     assert re.search(r"\| gzip -\d -c >", result.stdout) and "| pigz" not in result.stdout

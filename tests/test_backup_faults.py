@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.backup_support import error_lines, plant_old_backup, snapshot
-from tests.helpers import TOOL, describe, run_tool, tool_environ
+from tests.backup_support import error_lines, fake_backup, snapshot
+from tests.helpers import TOOL, describe, program_dir, run_tool, start_tool, tool_environ
 from tests.services._net import free_port
 from tests.services.postgres import PostgresServer
 
@@ -71,7 +70,7 @@ def test_bad_input_exits_with_its_code_and_changes_nothing(
     """The run fails with its exit code and an [ERROR] line; the directory is as it was."""
     dbname = database("small")
     backups = baked_project / "backups"
-    plant_old_backup(backups, f"{dbname}_daily_{OLD_STAMP}.sql.gz")
+    fake_backup(backups, f"{dbname}_daily_{OLD_STAMP}.sql.gz")
     before = snapshot(backups)
 
     env = {**postgres.env(dbname), "HOME": str(tmp_path)}
@@ -113,19 +112,6 @@ def big_database(postgres: PostgresServer) -> Iterator[str]:
     postgres.drop_database(name)
 
 
-def start_backup(project: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    """Start the tool in the background, as cron would."""
-    return subprocess.Popen(
-        [str(project / TOOL)],
-        env=tool_environ(env),
-        cwd=project,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def wait_for_partial(
     backups: Path, proc: subprocess.Popen[str], min_bytes: int = 256 * 1024
 ) -> Path:
@@ -144,6 +130,20 @@ def wait_for_partial(
     pytest.fail("no partial backup file appeared")
 
 
+def start_mid_dump(
+    project: Path, postgres: PostgresServer, database: str
+) -> tuple[Path, dict[str, str], subprocess.Popen[str], Path]:
+    """An older good backup in place, then a slow backup of ``database`` caught mid-dump.
+
+    Returns the backup directory, its snapshot before the run, the run, and its partial file.
+    """
+    backups = project / "backups"
+    fake_backup(backups, f"{database}_daily_{OLD_STAMP}.sql.gz")
+    before = snapshot(backups)
+    proc = start_tool(project, [], {**postgres.env(database), **SLOW})
+    return backups, before, proc, wait_for_partial(backups, proc)
+
+
 def children_of(pid: int) -> list[int]:
     """Direct child processes of ``pid`` (Linux)."""
     path = Path(f"/proc/{pid}/task/{pid}/children")
@@ -160,6 +160,7 @@ def alive(pid: int) -> bool:
 
 
 def finish(proc: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    """Wait for a background run and return it as ``run_tool`` would."""
     out, err = proc.communicate(timeout=120)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
@@ -168,11 +169,7 @@ def test_pg_dump_killed_mid_dump_exits_4_and_leaves_nothing(
     baked_project: Path, postgres: PostgresServer, big_database: str
 ) -> None:
     """Terminating pg_dump's server session mid-dump: exit 4 with the server's reason."""
-    backups = baked_project / "backups"
-    plant_old_backup(backups, f"{big_database}_daily_{OLD_STAMP}.sql.gz")
-    before = snapshot(backups)
-    proc = start_backup(baked_project, {**postgres.env(big_database), **SLOW})
-    partial = wait_for_partial(backups, proc)
+    backups, before, proc, partial = start_mid_dump(baked_project, postgres, big_database)
     killed = postgres.psql(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
         f"WHERE application_name = 'db-backup' AND datname = '{big_database}'"
@@ -192,11 +189,7 @@ def test_sigterm_mid_dump_stops_children_and_cleans_up(
     baked_project: Path, postgres: PostgresServer, big_database: str
 ) -> None:
     """SIGTERM to the backup: exit 1, pg_dump and the compressor stopped, the partial file gone."""
-    backups = baked_project / "backups"
-    plant_old_backup(backups, f"{big_database}_daily_{OLD_STAMP}.sql.gz")
-    before = snapshot(backups)
-    proc = start_backup(baked_project, {**postgres.env(big_database), **SLOW})
-    partial = wait_for_partial(backups, proc)
+    backups, before, proc, partial = start_mid_dump(baked_project, postgres, big_database)
     children = children_of(proc.pid)
     assert len(children) == 2, children  # pg_dump and the compressor
     for child in children:  # the password never travels in a process's arguments
@@ -214,18 +207,22 @@ def test_sigterm_mid_dump_stops_children_and_cleans_up(
 def test_concurrent_run_exits_1_naming_the_running_one(
     baked_project: Path, postgres: PostgresServer, big_database: str
 ) -> None:
-    """A second run of the same database and directory exits 1 at once, naming the first's pid."""
-    backups = baked_project / "backups"
-    env = {**postgres.env(big_database), **SLOW}
-    first = start_backup(baked_project, env)
-    partial = wait_for_partial(backups, first)
-    second = run_tool(baked_project, [], env)
+    """A second run of the same database and directory exits 1 at once, naming the first's pid.
+
+    It leaves nothing behind and does not disturb the running backup or the older one.
+    """
+    backups, before, first, partial = start_mid_dump(baked_project, postgres, big_database)
+    second = run_tool(baked_project, [], {**postgres.env(big_database), **SLOW})
     assert second.returncode == 1, describe(second)
     assert f"pid {first.pid}" in second.stderr, describe(second)
     assert partial.exists()  # the running backup is not disturbed
+    during = snapshot(backups)
+    del during[partial.name]
+    assert during == before, describe(second)
     first.send_signal(signal.SIGTERM)
     finish(first)
     assert not partial.exists()
+    assert snapshot(backups) == before
 
 
 # --- how the tool is reached ---------------------------------------------------------------
@@ -235,13 +232,8 @@ def test_missing_python3_is_a_config_error_with_what_to_install(
     baked_project: Path, tmp_path: Path
 ) -> None:
     """Without python3 on PATH the script exits 2 with one log line saying what to install."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for program in ("bash", "readlink", "dirname", "date"):
-        found = shutil.which(program)
-        assert found, f"{program} is needed for this test"
-        os.symlink(found, bin_dir / program)
-    result = run_tool(baked_project, [], {"PATH": str(bin_dir)})
+    path = program_dir(tmp_path / "bin", python=False)
+    result = run_tool(baked_project, [], {"PATH": path})
     assert result.returncode == 2, describe(result)
     (line,) = result.stderr.splitlines()
     assert "[ERROR] python3 (3.10 or newer) is required" in line and "apt-get install" in line
@@ -275,22 +267,6 @@ def test_script_works_through_a_symlink_from_elsewhere(baked_project: Path, tmp_
 # --- tools and file systems -------------------------------------------------------------
 
 
-def fake_bin(tmp_path: Path, scripts: dict[str, str], real: tuple[str, ...]) -> str:
-    """A PATH of ``real`` programs (symlinked) plus small fake ``scripts``."""
-    bin_dir = tmp_path / "fake-bin"
-    bin_dir.mkdir()
-    os.symlink(os.path.realpath(sys.executable), bin_dir / "python3")
-    for program in ("bash", "readlink", "dirname", "date", *real):
-        found = shutil.which(program)
-        assert found, f"{program} is needed for this test"
-        os.symlink(os.path.realpath(found), bin_dir / program)
-    for name, body in scripts.items():
-        script = bin_dir / name
-        script.write_text("#!/bin/bash\n" + body + "\n")
-        script.chmod(0o755)
-    return str(bin_dir)
-
-
 def test_pg_dump_older_than_the_server_is_a_config_error_with_a_hint(
     baked_project: Path, postgres: PostgresServer, database: Callable[..., str], tmp_path: Path
 ) -> None:
@@ -298,7 +274,7 @@ def test_pg_dump_older_than_the_server_is_a_config_error_with_a_hint(
     old_pg_dump = (
         'if [ "$1" = --version ]; then echo "pg_dump (PostgreSQL) 9.6.24"; exit 0; fi\nexit 99'
     )
-    path = fake_bin(tmp_path, {"pg_dump": old_pg_dump}, ("psql", "pigz"))
+    path = program_dir(tmp_path / "fake-bin", ("psql", "pigz"), scripts={"pg_dump": old_pg_dump})
     result = run_tool(baked_project, [], {**postgres.env(database("small")), "PATH": path})
     assert result.returncode == 2, describe(result)
     assert "pg_dump 9 cannot dump a PostgreSQL" in result.stderr
@@ -328,7 +304,7 @@ def test_missing_tools_are_config_errors_saying_what_to_install(
 ) -> None:
     """No pg_dump, no gzip/pigz, or no zstd when asked for: exit 2 with an install hint."""
     real = ("psql",) if missing == "pg_dump" else ("psql", "pg_dump")
-    path = fake_bin(tmp_path, {}, real)
+    path = program_dir(tmp_path / "fake-bin", real)
     run_env = {**postgres.env(database("small")), **env, "PATH": path}
     result = run_tool(baked_project, [], run_env)
     assert result.returncode == 2, describe(result)
@@ -355,7 +331,7 @@ def test_disk_full_mid_dump_exits_4_and_leaves_nothing(
     small_disk = tmp_path / "small-disk"
     small_disk.mkdir()
     with mounted("-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small_disk)):
-        plant_old_backup(small_disk, f"{big_database}_daily_{OLD_STAMP}.sql.gz")
+        fake_backup(small_disk, f"{big_database}_daily_{OLD_STAMP}.sql.gz")
         before = snapshot(small_disk)
         env = {**postgres.env(big_database), "BACKUP_DIR": str(small_disk)}
         result = run_tool(baked_project, [], env)
@@ -370,7 +346,7 @@ def test_read_only_backup_dir_is_a_config_error(
     """A read-only mount refuses even root: exit 2 before dumping, nothing changed."""
     dbname = database("small")
     backups = tmp_path / "ro-backups"
-    plant_old_backup(backups, f"{dbname}_daily_{OLD_STAMP}.sql.gz")
+    fake_backup(backups, f"{dbname}_daily_{OLD_STAMP}.sql.gz")
     before = snapshot(backups)
     with mounted("--bind", "-o", "ro", str(backups), str(backups)):
         result = run_tool(baked_project, [], {**postgres.env(dbname), "BACKUP_DIR": str(backups)})

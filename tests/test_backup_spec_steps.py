@@ -117,6 +117,7 @@ def test_step4_retention_removes_the_old_file(
     result = run_tool(path, [], {**env, "BACKUP_RETENTION_DAILY": "7"})
     assert result.returncode == 0, describe(result)
     assert not (backups / "test_daily_old.sql.gz").exists(), describe(result)
+    assert "test_daily_old.sql.gz" in result.stdout, "the deletion is logged"
     assert len(backups_in(backups)) == 1
 
 
@@ -130,6 +131,7 @@ def test_step5_exit_codes(project: tuple[Path, str], postgres: PostgresServer) -
     env = configure(path, postgres, dbname)
     bad_host = run_tool(path, [], {**env, "POSTGRES_HOST": "nonexistent.invalid"})
     assert bad_host.returncode == 3, describe(bad_host)
+    assert backups_in(path / "backups") == [], describe(bad_host)
     no_password = run_tool(path, [], {"HOME": str(path)})
     assert no_password.returncode == 2, describe(no_password)
-    assert not (path / "backups").exists() or not backups_in(path / "backups")
+    assert backups_in(path / "backups") == [], describe(no_password)

@@ -269,6 +269,29 @@ def test_backup_image_copies_files_that_exist(baked: tuple[Factor, Path]) -> Non
         assert (project / build["context"] / build["dockerfile"]).resolve() == dockerfile.resolve()
 
 
+TOOL_VARIABLE = re.compile(r"\b(?:BACKUP|POSTGRES)_[A-Z0-9_]*[A-Z0-9]\b")
+ASSIGNED_VARIABLE = re.compile(r"^#? ?((?:BACKUP|POSTGRES)_[A-Z0-9_]+)=", re.MULTILINE)
+
+
+def test_every_variable_the_tool_reads_is_documented_and_every_documented_one_read(
+    baked: tuple[Factor, Path],
+) -> None:
+    """The BACKUP_*/POSTGRES_* names in the tool's code, its README and the env examples agree."""
+    _, project = baked
+    tool = project / "tools" / "db-backup"
+    read = {
+        name
+        for path in (tool / "src").rglob("*.py")
+        for name in re.findall(r"[\"']((?:BACKUP|POSTGRES)_[A-Z0-9_]+)[\"']", path.read_text())
+    }
+    documented = set(TOOL_VARIABLE.findall((tool / "README.md").read_text()))
+    assert read - documented == set(), "read by the tool but not in its README"
+    assert documented - read == set(), "in the README but never read by the tool"
+    for example in (project / "scripts" / "backup-config.env.example", project / ".env.example"):
+        assigned = set(ASSIGNED_VARIABLE.findall(example.read_text()))
+        assert assigned and assigned - read == set(), f"{example.name} sets what nothing reads"
+
+
 @pytest.mark.parametrize(
     "extra_context", [{}, {"backup_compression": "zstd"}], ids=["defaults", "zstd"]
 )

@@ -25,18 +25,6 @@ from tests.hook_loader import (
 FRAGMENTS = REPOSITORY_ROOT / "template" / "{{cookiecutter.project_slug}}" / "_backup_fragments"
 
 
-@pytest.fixture(scope="module")
-def pre_gen(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
-    """The pre_gen_project hook, rendered with the default answers."""
-    return load_hook("pre_gen_project", tmp_path_factory.mktemp("pre_gen"))
-
-
-@pytest.fixture(scope="module")
-def post_gen(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
-    """The post_gen_project hook, rendered with the default answers."""
-    return load_hook("post_gen_project", tmp_path_factory.mktemp("post_gen"))
-
-
 def defaults() -> dict[str, Any]:
     """The answers ``--no-input`` gives, without cookiecutter's private keys."""
     return {k: v for k, v in hook_context()["cookiecutter"].items() if not k.startswith("_")}

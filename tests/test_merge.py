@@ -9,8 +9,6 @@ from types import ModuleType
 import pytest
 import yaml
 
-from tests.hook_loader import load_hook
-
 SERVICE = """\
   # db-backup runner
   db-backup:
@@ -20,12 +18,6 @@ SERVICE = """\
     volumes:
       - ./backups:/backups
 """
-
-
-@pytest.fixture(scope="module")
-def hook(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
-    """The post_gen_project hook, rendered with the default answers."""
-    return load_hook("post_gen_project", tmp_path_factory.mktemp("hook"))
 
 
 # name, compose text before, compose text after adding the mount (service not added)
@@ -143,12 +135,12 @@ MOUNT_CASES = [
     ("before", "after"), [c[1:] for c in MOUNT_CASES], ids=[c[0] for c in MOUNT_CASES]
 )
 def test_backup_mount_is_added_once_and_nothing_else_changes(
-    hook: ModuleType, before: str, after: str
+    post_gen: ModuleType, before: str, after: str
 ) -> None:
     """The mount lands in the postgres service's volumes; a second merge is a no-op."""
-    merged = hook.merge_compose(before, None)
+    merged = post_gen.merge_compose(before, None)
     assert merged == after
-    assert hook.merge_compose(merged, None) == merged
+    assert post_gen.merge_compose(merged, None) == merged
     yaml.safe_load(merged)
 
 
@@ -194,14 +186,16 @@ REFUSED_CASES = [
     ("text", "reason"), [c[1:] for c in REFUSED_CASES], ids=[c[0] for c in REFUSED_CASES]
 )
 def test_compose_that_cannot_be_merged_safely_is_refused(
-    hook: ModuleType, text: str, reason: str
+    post_gen: ModuleType, text: str, reason: str
 ) -> None:
     """An unsafe compose edit raises CannotMerge saying why (the caller then changes nothing)."""
-    with pytest.raises(hook.CannotMerge, match=reason):
-        hook.merge_compose(text, SERVICE)
+    with pytest.raises(post_gen.CannotMerge, match=reason):
+        post_gen.merge_compose(text, SERVICE)
 
 
-def test_backup_service_is_appended_to_services_with_the_postgres_name(hook: ModuleType) -> None:
+def test_backup_service_is_appended_to_services_with_the_postgres_name(
+    post_gen: ModuleType,
+) -> None:
     """db-backup goes at the end of services, before the next top-level key, pointing at the
     postgres service by its name; the condition follows whether it has a healthcheck."""
     before = (
@@ -217,17 +211,17 @@ def test_backup_service_is_appended_to_services_with_the_postgres_name(hook: Mod
         "        condition: service_healthy\n    volumes:\n      - ./backups:/backups\n"
         "\nvolumes:\n  data:\n"
     )
-    merged = hook.merge_compose(before, SERVICE)
+    merged = post_gen.merge_compose(before, SERVICE)
     assert merged == expected
-    assert hook.merge_compose(merged, SERVICE) == merged
+    assert post_gen.merge_compose(merged, SERVICE) == merged
 
 
-def test_backup_service_follows_four_space_indentation(hook: ModuleType) -> None:
+def test_backup_service_follows_four_space_indentation(post_gen: ModuleType) -> None:
     """The added service uses the file's own indentation step."""
     before = (
         "services:\n    postgres:\n        image: postgres\n        volumes:\n            - d:/d\n"
     )
-    merged = hook.merge_compose(before, SERVICE)
+    merged = post_gen.merge_compose(before, SERVICE)
     assert merged.endswith(
         "    # db-backup runner\n    db-backup:\n        depends_on:\n            postgres:\n"
         "                condition: service_started\n        volumes:\n"
@@ -238,20 +232,22 @@ def test_backup_service_follows_four_space_indentation(hook: ModuleType) -> None
     }
 
 
-def test_existing_backup_service_is_left_alone(hook: ModuleType) -> None:
+def test_existing_backup_service_is_left_alone(post_gen: ModuleType) -> None:
     """A project that already has a db-backup service keeps its own."""
     before = (
         "services:\n  postgres:\n    volumes:\n      - ./backups:/backups\n"
         "  db-backup:\n    image: mine\n"
     )
-    assert hook.merge_compose(before, SERVICE) == before
+    assert post_gen.merge_compose(before, SERVICE) == before
 
 
-def test_backup_service_is_refused_when_postgres_uses_its_own_networks(hook: ModuleType) -> None:
+def test_backup_service_is_refused_when_postgres_uses_its_own_networks(
+    post_gen: ModuleType,
+) -> None:
     """db-backup could not reach a postgres on a custom network, so nothing is changed."""
     text = "services:\n  postgres:\n    networks: [backend]\n    volumes:\n      - d:/d\n"
-    with pytest.raises(hook.CannotMerge, match="networks"):
-        hook.merge_compose(text, SERVICE)
+    with pytest.raises(post_gen.CannotMerge, match="networks"):
+        post_gen.merge_compose(text, SERVICE)
 
 
 BLOCK = "# ===\n# Database Backup Configuration\n# ===\nBACKUP_DIR=./backups\n"
@@ -271,11 +267,11 @@ ENV_CASES = [
 @pytest.mark.parametrize(
     ("before", "after"), [c[1:] for c in ENV_CASES], ids=[c[0] for c in ENV_CASES]
 )
-def test_env_example_block_is_appended_once(hook: ModuleType, before: str, after: str) -> None:
+def test_env_example_block_is_appended_once(post_gen: ModuleType, before: str, after: str) -> None:
     """The backup block is appended unless its marker line is there; then nothing changes."""
-    merged = hook.merge_env_example(before, BLOCK)
+    merged = post_gen.merge_env_example(before, BLOCK)
     assert merged == (before if after is None else after)
-    assert hook.merge_env_example(merged, BLOCK) == merged
+    assert post_gen.merge_env_example(merged, BLOCK) == merged
 
 
 IGNORE = "# Database backups\nbackups/\nscripts/backup-config.env\n"
@@ -295,28 +291,30 @@ GITIGNORE_CASES = [
 @pytest.mark.parametrize(
     ("before", "after"), [c[1:] for c in GITIGNORE_CASES], ids=[c[0] for c in GITIGNORE_CASES]
 )
-def test_gitignore_gains_only_missing_patterns(hook: ModuleType, before: str, after: str) -> None:
+def test_gitignore_gains_only_missing_patterns(
+    post_gen: ModuleType, before: str, after: str
+) -> None:
     """Patterns already ignored (in any equivalent spelling) are not repeated."""
-    merged = hook.merge_gitignore(before, IGNORE)
+    merged = post_gen.merge_gitignore(before, IGNORE)
     if after is not None:
         assert merged == after
     assert merged.startswith(before)
-    assert hook.merge_gitignore(merged, IGNORE) == merged
-    keys = {hook.ignore_key(line) for line in merged.splitlines()}
+    assert post_gen.merge_gitignore(merged, IGNORE) == merged
+    keys = {post_gen.ignore_key(line) for line in merged.splitlines()}
     assert {"backups", "scripts/backup-config.env"} <= keys
 
 
-def test_gitignore_adds_just_the_missing_line(hook: ModuleType) -> None:
+def test_gitignore_adds_just_the_missing_line(post_gen: ModuleType) -> None:
     """With backups/ already ignored, only the config line (and the comment) is added."""
-    merged = hook.merge_gitignore("node_modules/\nbackups/\n", IGNORE)
+    merged = post_gen.merge_gitignore("node_modules/\nbackups/\n", IGNORE)
     assert merged == "node_modules/\nbackups/\n\n# Database backups\nscripts/backup-config.env\n"
 
 
-def test_line_splitting_matches_pyyaml_line_numbers(hook: ModuleType) -> None:
+def test_line_splitting_matches_pyyaml_line_numbers(post_gen: ModuleType) -> None:
     """Lines are split where PyYAML counts breaks, so marks index the right line."""
     text = "a: 1\r\nb: 2\rc: 3\nd: 4\x85e: 5"
     node = yaml.compose(text, Loader=yaml.SafeLoader)
-    lines = hook.split_lines(text)
+    lines = post_gen.split_lines(text)
     assert "".join(lines) == text
     for key, _ in node.value:
         assert lines[key.start_mark.line].startswith(key.value)
@@ -345,32 +343,34 @@ REAL_SERVICE = (
 
 @pytest.mark.parametrize("indent", [2, 3, 4, 8])
 def test_shipped_service_comes_out_the_same_at_any_indentation(
-    hook: ModuleType, indent: int
+    post_gen: ModuleType, indent: int
 ) -> None:
     """The shipped db-backup service, re-indented to the file's step, parses to the same data."""
     pad = " " * indent
     before = f"services:\n{pad}postgres:\n{pad * 2}image: postgres:16\n"
-    merged = hook.merge_compose(before, REAL_SERVICE)
-    two_space = hook.merge_compose("services:\n  postgres:\n    image: postgres:16\n", REAL_SERVICE)
+    merged = post_gen.merge_compose(before, REAL_SERVICE)
+    two_space = post_gen.merge_compose(
+        "services:\n  postgres:\n    image: postgres:16\n", REAL_SERVICE
+    )
     assert yaml.safe_load(merged) == yaml.safe_load(two_space)
-    assert hook.merge_compose(merged, REAL_SERVICE) == merged
+    assert post_gen.merge_compose(merged, REAL_SERVICE) == merged
 
 
 def test_an_edit_that_would_change_other_data_is_refused(
-    hook: ModuleType, monkeypatch: pytest.MonkeyPatch
+    post_gen: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The parse-and-compare guard refuses an edit that alters anything but the backup lines."""
     text = "services:\n  postgres:\n    volumes:\n      - data:/data\n    image: postgres\n"
-    monkeypatch.setattr(hook, "BACKUP_MOUNT", "./backups:/backups\n    image: other")
-    with pytest.raises(hook.CannotMerge):
-        hook.merge_compose(text, None)
+    monkeypatch.setattr(post_gen, "BACKUP_MOUNT", "./backups:/backups\n    image: other")
+    with pytest.raises(post_gen.CannotMerge):
+        post_gen.merge_compose(text, None)
 
 
 def test_a_service_that_would_not_come_out_as_written_is_refused(
-    hook: ModuleType, monkeypatch: pytest.MonkeyPatch
+    post_gen: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """If re-indenting garbled the service, nothing is written."""
     text = "services:\n    postgres:\n        image: postgres\n"
-    monkeypatch.setattr(hook, "reindent", lambda snippet, base, step: ["    db-backup: {}"])
-    with pytest.raises(hook.CannotMerge, match="would not come out as written"):
-        hook.merge_compose(text, REAL_SERVICE)
+    monkeypatch.setattr(post_gen, "reindent", lambda snippet, base, step: ["    db-backup: {}"])
+    with pytest.raises(post_gen.CannotMerge, match="would not come out as written"):
+        post_gen.merge_compose(text, REAL_SERVICE)

@@ -22,7 +22,7 @@ CONFIG = Path("scripts") / "backup-config.env.example"
 
 
 def cookiecutter(
-    args: Sequence[str], home: Path, answers: str | None = None
+    args: Sequence[str], home: Path, answers: str | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the cookiecutter CLI with a private HOME, so no user config or replay leaks in."""
     home.mkdir(exist_ok=True)
@@ -39,6 +39,7 @@ def cookiecutter(
         capture_output=True,
         text=True,
         env=env,
+        cwd=cwd,
         timeout=300,
         check=False,
     )
@@ -130,18 +131,8 @@ def test_no_input_with_key_value_overrides(tmp_path: Path) -> None:
 
 def test_no_input_from_the_repository_root_uses_the_defaults(tmp_path: Path) -> None:
     """``cookiecutter . --no-input`` from the repository root bakes ``my_project``."""
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {**os.environ, "HOME": str(home), "TMPDIR": str(home)}
     out = tmp_path / "out"
-    subprocess.run(
-        [sys.executable, "-m", "cookiecutter", ".", "--no-input", "-o", str(out)],
-        cwd=REPOSITORY_ROOT,
-        env=env,
-        capture_output=True,
-        check=True,
-        timeout=300,
-    )
+    cookiecutter([".", "--no-input", "-o", str(out)], tmp_path / "home", cwd=REPOSITORY_ROOT)
     assert config_values(out / "my_project")["POSTGRES_DB"] == "my_project"
 
 

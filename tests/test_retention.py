@@ -1,5 +1,6 @@
 """Retention through the baked project's ``scripts/db-backup.sh`` against real PostgreSQL and S3.
 
+The spec's own Verification Step 4 is ``test_step4_*`` in ``test_backup_spec_steps.py``.
 Backups are aged the way the spec does it (``touch -d``) or with ``os.utime``; remote
 objects are aged on moto's server, the only endpoint here that can backdate LastModified.
 """
@@ -8,49 +9,25 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-import hashlib
 import json
-import os
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.backup_support import DAY, backdate_object, fake_backup
 from tests.helpers import describe, run_tool
 from tests.services.postgres import PostgresServer
 from tests.services.s3 import S3Endpoint
 
 pytestmark = pytest.mark.integration
 
-DAY = dt.timedelta(days=1)
 HOUR = dt.timedelta(hours=1)
 
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-def fake_backup(
-    directory: Path, filename: str, age: dt.timedelta, *, checksum: bool = True
-) -> Path:
-    """A small gzip file named like a backup, its ``.sha256`` beside it, modified ``age`` ago."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / filename
-    data = gzip.compress(f"-- PostgreSQL database dump ({filename})\n".encode())
-    path.write_bytes(data)
-    if checksum:
-        sidecar = directory / (filename + ".sha256")
-        sidecar.write_text(f"{hashlib.sha256(data).hexdigest()}  {filename}\n")
-        age_file(sidecar, age)
-    age_file(path, age)
-    return path
-
-
-def age_file(path: Path, age: dt.timedelta) -> None:
-    stamp = time.time() - age.total_seconds()
-    os.utime(path, (stamp, stamp))
 
 
 def stamp(n: int) -> str:
@@ -59,6 +36,7 @@ def stamp(n: int) -> str:
 
 
 def names(directory: Path) -> set[str]:
+    """Names of everything in ``directory`` (empty when it does not exist)."""
     return {p.name for p in directory.iterdir()} if directory.exists() else set()
 
 
@@ -87,32 +65,6 @@ def run(
 def shop(database: Callable[..., str]) -> str:
     """A fresh small database with a unique name."""
     return database("small")
-
-
-# --- the spec ---------------------------------------------------------------------------
-
-
-def test_spec_verification_step_4_removes_a_ten_day_old_daily_backup(
-    baked_project: Path,
-    database: Callable[..., str],
-    run: Callable[..., subprocess.CompletedProcess],
-) -> None:
-    """``touch -d "10 days ago" backups/test_daily_old.sql.gz`` then a daily run with 7 days."""
-    database("small", name="test")
-    backups = baked_project / "backups"
-    backups.mkdir()
-    subprocess.run(
-        ["touch", "-d", "10 days ago", "backups/test_daily_old.sql.gz"],
-        cwd=baked_project,
-        check=True,
-    )
-
-    result = run("test", BACKUP_RETENTION_DAILY="7")
-
-    assert result.returncode == 0, describe(result)
-    assert not (backups / "test_daily_old.sql.gz").exists(), describe(result)
-    assert len(new_backups(backups, set(), "test")) == 1
-    assert "test_daily_old.sql.gz" in result.stdout
 
 
 # --- boundaries -------------------------------------------------------------------------
@@ -327,6 +279,7 @@ def test_a_bad_retention_value_exits_2_before_anything_is_dumped(
     variable: str,
     value: str,
 ) -> None:
+    """A negative or non-numeric retention exits 2 naming the variable; nothing is touched."""
     backups = tmp_path / "backups"
     old = fake_backup(backups, f"{shop}_daily_{stamp(1)}.sql.gz", 30 * DAY)
     before = names(backups)
@@ -344,6 +297,7 @@ def test_a_bad_retention_value_exits_2_before_anything_is_dumped(
 def test_dry_run_prints_the_plan_and_changes_nothing(
     shop: str, tmp_path: Path, run: Callable[..., subprocess.CompletedProcess]
 ) -> None:
+    """--dry-run shows each backup's type, age, keep/DELETE and rule; no file changes."""
     backups = tmp_path / "backups"
     old = fake_backup(backups, f"{shop}_daily_{stamp(1)}.sql.gz", 10 * DAY)
     young = fake_backup(backups, f"{shop}_daily_{stamp(2)}.sql.gz", 2 * DAY)
@@ -363,6 +317,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(
 def test_list_shows_every_backup_newest_first_with_checksum_state(
     shop: str, tmp_path: Path, run: Callable[..., subprocess.CompletedProcess]
 ) -> None:
+    """--list shows only this database's backups, newest first, with type and checksum state."""
     backups = tmp_path / "backups"
     made = run(shop, BACKUP_DIR=str(backups))
     assert made.returncode == 0, describe(made)
@@ -383,20 +338,10 @@ def test_list_shows_every_backup_newest_first_with_checksum_state(
 # --- remote -----------------------------------------------------------------------------
 
 
-def backdate_object(s3: S3Endpoint, bucket: str, key: str, age: dt.timedelta) -> None:
-    """Move an object's LastModified into the past on moto's server (``touch -d`` for S3)."""
-    if s3.kind != "moto":
-        pytest.skip(f"{s3.kind} cannot backdate an object's LastModified; moto's server can")
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.s3.models import s3_backends
-
-    fake = s3_backends[DEFAULT_ACCOUNT_ID]["global"].buckets[bucket].keys[key]
-    fake.last_modified = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - age
-
-
 def put_backup(
     s3: S3Endpoint, bucket: str, key: str, age: dt.timedelta, checksum: bool = True
 ) -> None:
+    """A small backup object (and its ``.sha256`` object) whose LastModified is ``age`` ago."""
     client = s3.client()
     client.put_object(Bucket=bucket, Key=key, Body=gzip.compress(b"-- PostgreSQL database dump\n"))
     backdate_object(s3, bucket, key, age)

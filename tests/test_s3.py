@@ -9,7 +9,6 @@ server started with IAM authentication on, which answers ``InvalidAccessKeyId``,
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import gzip
 import hashlib
 import json
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.backup_support import DAY, backdate_object, backups_in, fake_backup, snapshot
 from tests.helpers import describe, run_tool
 from tests.services._net import free_port
 from tests.services.postgres import PostgresServer
@@ -33,7 +33,6 @@ from tests.services.s3 import S3Endpoint
 pytestmark = pytest.mark.integration
 
 PREFIX = "backups/"
-DAY = dt.timedelta(days=1)
 MIB = 1024 * 1024
 
 
@@ -58,11 +57,13 @@ class Run:
         return run_tool(self.project, args, environ, timeout=300)
 
     def local_backups(self) -> list[Path]:
-        if not self.backup_dir.exists():
-            return []
-        return sorted(
-            p for p in self.backup_dir.iterdir() if p.name.endswith((".sql.gz", ".sql.zst"))
-        )
+        """The finished backups in the backup directory, sorted by name."""
+        return [self.backup_dir / name for name in backups_in(self.backup_dir)]
+
+    def plant_previous_backup(self) -> dict[str, str]:
+        """An older good backup in the backup directory; returns the directory's snapshot."""
+        fake_backup(self.backup_dir, f"{self.database}_daily_20200101_000000.sql.gz")
+        return snapshot(self.backup_dir)
 
 
 @pytest.fixture
@@ -73,11 +74,8 @@ def run(
     return Run(baked_project, postgres, database("small"), tmp_path / "backups")
 
 
-def keys_of(s3: S3Endpoint, bucket: str) -> list[str]:
-    return s3.list_keys(bucket)
-
-
 def unfinished_uploads(s3: S3Endpoint, bucket: str) -> list[str]:
+    """Keys of the bucket's multipart uploads that were neither completed nor aborted."""
     listed = s3.client().list_multipart_uploads(Bucket=bucket)
     return [upload["Key"] for upload in listed.get("Uploads", [])]
 
@@ -92,17 +90,6 @@ def fill_with_random_text(postgres: PostgresServer, dbname: str, mib: int) -> No
         f"{rows}) AS g",
         dbname,
     )
-
-
-def backdate_object(s3: S3Endpoint, bucket: str, key: str, age: dt.timedelta) -> None:
-    """Move an object's LastModified into the past on moto's server (``touch -d`` for S3)."""
-    if s3.kind != "moto":
-        pytest.skip(f"{s3.kind} cannot backdate an object's LastModified; moto's server can")
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.s3.models import s3_backends
-
-    fake = s3_backends[DEFAULT_ACCOUNT_ID]["global"].buckets[bucket].keys[key]
-    fake.last_modified = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - age
 
 
 def closed_port_url() -> str:
@@ -249,7 +236,7 @@ def test_verified_backup_lands_at_the_contract_key_and_passes_sha256sum(
     assert result.returncode == 0, describe(result)
     [local] = run.local_backups()
     key = f"{PREFIX}daily/{local.name}"
-    assert keys_of(s3, bucket) == [key, f"{key}.sha256"]
+    assert s3.list_keys(bucket) == [key, f"{key}.sha256"]
     assert local.with_name(local.name + ".sha256").is_file(), "the local copy is kept by default"
 
     download = tmp_path / "download"
@@ -304,7 +291,7 @@ def test_upload_larger_than_one_part_is_multipart_and_intact(
     copy = tmp_path / "copy"
     s3.client().download_file(bucket, key, str(copy))
     assert hashlib.sha256(copy.read_bytes()).digest() == hashlib.sha256(local.read_bytes()).digest()
-    assert keys_of(s3, bucket) == [key, f"{key}.sha256"]
+    assert s3.list_keys(bucket) == [key, f"{key}.sha256"]
     assert unfinished_uploads(s3, bucket) == []
 
 
@@ -318,7 +305,7 @@ def test_local_copy_is_deleted_only_after_a_proven_upload_when_asked(
     assert result.returncode == 0, describe(result)
     assert run.local_backups() == []
     assert not any(p.name.endswith(".sha256") for p in run.backup_dir.iterdir())
-    keys = keys_of(s3, bucket)
+    keys = s3.list_keys(bucket)
     assert len(keys) == 2 and keys[1] == keys[0] + ".sha256", keys
 
 
@@ -326,16 +313,21 @@ def test_local_copy_is_deleted_only_after_a_proven_upload_when_asked(
 
 
 def test_missing_bucket_fails_before_the_dump_with_exit_6(run: Run, s3: S3Endpoint) -> None:
-    """A bucket that does not exist is found by the preflight: exit 6, nothing dumped."""
+    """A bucket that does not exist is found by the preflight: exit 6, nothing dumped, the
+    previous local backup intact."""
+    before = run.plant_previous_backup()
+
     result = run(**s3.env("no-such-bucket-here", PREFIX))
 
     assert result.returncode == 6, describe(result)
     assert "bucket no-such-bucket-here does not exist" in result.stderr, describe(result)
-    assert run.local_backups() == []
+    assert snapshot(run.backup_dir) == before, describe(result)
 
 
 def test_unreachable_endpoint_fails_before_the_dump_with_exit_6(run: Run, s3: S3Endpoint) -> None:
-    """A closed port: exit 6 naming the endpoint, before anything is dumped."""
+    """A closed port: exit 6 naming the endpoint, before anything is dumped; the previous
+    local backup intact."""
+    before = run.plant_previous_backup()
     url = closed_port_url()
     env = {**s3.env("any-bucket", PREFIX), "BACKUP_S3_ENDPOINT_URL": url}
 
@@ -343,7 +335,7 @@ def test_unreachable_endpoint_fails_before_the_dump_with_exit_6(run: Run, s3: S3
 
     assert result.returncode == 6, describe(result)
     assert "endpoint unreachable" in result.stderr and url in result.stderr, describe(result)
-    assert run.local_backups() == []
+    assert snapshot(run.backup_dir) == before, describe(result)
 
 
 @pytest.mark.parametrize(
@@ -357,7 +349,9 @@ def test_unreachable_endpoint_fails_before_the_dump_with_exit_6(run: Run, s3: S3
 def test_wrong_credentials_fail_before_the_dump_with_exit_6(
     run: Run, auth_s3: AuthEndpoint, credentials: tuple[str, str] | None, says: str
 ) -> None:
-    """Keys the endpoint rejects: exit 6 in the preflight, and no secret in the output."""
+    """Keys the endpoint rejects: exit 6 in the preflight, no secret in the output, nothing
+    written to the bucket, and the previous local backup intact."""
+    before = run.plant_previous_backup()
     key_id, secret = credentials or (auth_s3.endpoint.access_key, "not-the-secret")
     env = {
         **auth_s3.endpoint.env(auth_s3.bucket, PREFIX),
@@ -371,7 +365,8 @@ def test_wrong_credentials_fail_before_the_dump_with_exit_6(
     assert "invalid credentials" in result.stderr and says in result.stderr, describe(result)
     assert auth_s3.bucket in result.stderr
     assert secret not in result.stdout + result.stderr
-    assert run.local_backups() == []
+    assert snapshot(run.backup_dir) == before, describe(result)
+    assert auth_s3.endpoint.list_keys(auth_s3.bucket, PREFIX) == []
 
 
 def test_the_readme_iam_policy_is_enough_to_back_up_and_list(
@@ -514,7 +509,7 @@ def test_connection_lost_mid_upload_aborts_the_multipart_upload(
         ["sha256sum", "-c", f"{local.name}.sha256"], cwd=local.parent, capture_output=True
     )
     assert check.returncode == 0, "the local backup is intact"
-    assert keys_of(s3, bucket) == []
+    assert s3.list_keys(bucket) == []
     assert unfinished_uploads(s3, bucket) == []
 
 
@@ -532,7 +527,7 @@ def test_s3_without_boto3_is_a_config_error_before_the_dump(
     assert result.returncode == 2, describe(result)
     assert "boto3" in result.stderr and "pip install 'tools/db-backup[s3]'" in result.stderr
     assert run.local_backups() == []
-    assert keys_of(s3, bucket) == []
+    assert s3.list_keys(bucket) == []
 
 
 @pytest.mark.parametrize("prefix", ["/", "//"])
@@ -546,7 +541,7 @@ def test_a_prefix_meaning_the_bucket_root_is_a_config_error(
     assert result.returncode == 2, describe(result)
     assert "BACKUP_S3_PREFIX" in result.stderr
     assert run.local_backups() == []
-    assert keys_of(s3, bucket) == []
+    assert s3.list_keys(bucket) == []
 
 
 # --- a bucket shared with other databases and projects -------------------------------------
@@ -581,7 +576,7 @@ def test_shared_bucket_objects_of_others_are_never_listed_or_deleted(
     made = run("--type=daily", **env)
 
     assert made.returncode == 0, describe(made)
-    keys = set(keys_of(s3, bucket))
+    keys = set(s3.list_keys(bucket))
     assert ours_old not in keys and f"{ours_old}.sha256" not in keys
     for key in theirs:
         assert key in keys and f"{key}.sha256" in keys, key

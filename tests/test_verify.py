@@ -9,7 +9,6 @@ database of the test restore never outlives the run, not even an interrupted one
 from __future__ import annotations
 
 import gzip
-import hashlib
 import shutil
 import signal
 import subprocess
@@ -20,8 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.backup_support import backups_in
-from tests.helpers import TOOL, describe, run_tool, tool_environ
+from tests.backup_support import (
+    backups_in,
+    error_lines,
+    fake_backup,
+    snapshot,
+    write_with_checksum,
+)
+from tests.helpers import describe, run_tool, start_tool, tool_environ
 from tests.services.postgres import PostgresServer, quote_literal
 
 pytestmark = pytest.mark.integration
@@ -33,9 +38,14 @@ INTERRUPTED = 1
 # -- helpers -------------------------------------------------------------------------------
 
 
+def scratch_pattern(dbname: str) -> str:
+    """A quoted LIKE pattern matching the names of ``dbname``'s scratch databases."""
+    return quote_literal(dbname.replace("_", "\\_") + "\\_verify\\_%")
+
+
 def scratch_databases(postgres: PostgresServer, dbname: str) -> list[str]:
     """Databases whose names mark them as test restores of ``dbname``."""
-    pattern = quote_literal(dbname.replace("_", "\\_") + "\\_verify\\_%")
+    pattern = scratch_pattern(dbname)
     return [
         row[0]
         for row in postgres.rows(f"SELECT datname FROM pg_database WHERE datname LIKE {pattern}")
@@ -50,25 +60,14 @@ def make_backup(project: Path, env: dict[str, str], backup_dir: Path) -> Path:
     return backup_dir / name
 
 
-def write_with_checksum(path: Path, data: bytes) -> Path:
-    """A backup file and a ``.sha256`` that matches it, as the tool writes them."""
-    path.write_bytes(data)
-    digest = hashlib.sha256(data).hexdigest()
-    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
-    return path
-
-
 def sql_of(backup: Path) -> bytes:
+    """The SQL inside a (small, gzip) backup."""
     return gzip.decompress(backup.read_bytes())
 
 
 def error_messages(result: subprocess.CompletedProcess[str]) -> list[str]:
     """The messages of the run's ``[ERROR]`` lines."""
-    return [
-        line.split("] [ERROR] ", 1)[1]
-        for line in result.stderr.splitlines()
-        if "] [ERROR] " in line
-    ]
+    return [line.split("] [ERROR] ", 1)[1] for line in error_lines(result.stderr)]
 
 
 def failed_check(result: subprocess.CompletedProcess[str], check: str) -> str:
@@ -297,10 +296,14 @@ def test_each_kind_of_damage_is_caught_by_its_check_with_exit_5(
 def test_a_backup_that_fails_verification_is_quarantined_not_kept_as_good(
     baked_project: Path, postgres: PostgresServer, database: Callable[..., str], tmp_path: Path
 ) -> None:
-    """``always`` without the privilege fails the run; the new file gets the .failed suffix."""
+    """``always`` without the privilege fails the run; the new file gets the .failed suffix,
+    and the previous good backup stays as it was."""
     role = "verify_no_createdb"
     postgres.create_role(role, "pw-no-createdb")
     dbname = database("small")
+    backups = tmp_path / "backups"
+    previous = fake_backup(backups, f"{dbname}_daily_20200101_000000.sql.gz")
+    before = snapshot(backups)
     postgres.psql(f"GRANT pg_read_all_data TO {role}", dbname)
     env = {
         **postgres.env(dbname, user=role, password="pw-no-createdb"),
@@ -312,9 +315,11 @@ def test_a_backup_that_fails_verification_is_quarantined_not_kept_as_good(
 
     assert result.returncode == VERIFY_FAILED, describe(result)
     assert "CREATEDB" in failed_check(result, "test restore: "), describe(result)
-    names = sorted(p.name for p in (tmp_path / "backups").iterdir() if not p.name.endswith(".lock"))
-    assert names and all(name.endswith(".failed") for name in names), names
-    assert backups_in(tmp_path / "backups") == []
+    after = snapshot(backups)
+    assert {name: after.get(name) for name in before} == before, "the previous backup changed"
+    new = sorted(set(after) - set(before))
+    assert new and all(name.endswith(".failed") for name in new), new
+    assert backups_in(backups) == [previous.name]
 
 
 # -- BACKUP_VERIFY_RESTORE --------------------------------------------------------------------
@@ -378,6 +383,7 @@ def test_damage_is_reported_before_an_impossible_test_restore(
 def test_never_skips_the_test_restore(
     baked_project: Path, postgres: PostgresServer, database: Callable[..., str], tmp_path: Path
 ) -> None:
+    """never: checks 1-3 pass and no scratch database is made."""
     dbname = database("small")
     env = postgres.env(dbname)
     backup = make_backup(baked_project, env, tmp_path / "backups")
@@ -412,15 +418,7 @@ def test_interrupting_the_test_restore_leaves_no_scratch_database(
         tmp_path / backup.name, gzip.compress(sql[:at] + b"SELECT pg_sleep(120);\n" + sql[at:])
     )
 
-    proc = subprocess.Popen(
-        [str(baked_project / TOOL), "--verify-file", str(slow)],
-        env=tool_environ(env),
-        cwd=baked_project,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_tool(baked_project, ["--verify-file", str(slow)], env)
     try:
         deadline = time.monotonic() + 60
         while not _restore_is_running(postgres, dbname):
@@ -441,7 +439,7 @@ def test_interrupting_the_test_restore_leaves_no_scratch_database(
 
 def _restore_is_running(postgres: PostgresServer, dbname: str) -> bool:
     """A scratch database exists and a session in it is sleeping in the dump's pg_sleep."""
-    pattern = quote_literal(dbname.replace("_", "\\_") + "\\_verify\\_%")
+    pattern = scratch_pattern(dbname)
     sql = (
         "SELECT count(*) FROM pg_stat_activity "
         f"WHERE datname LIKE {pattern} AND query LIKE '%pg_sleep%'"

@@ -147,6 +147,19 @@ def test_passfile_connection_drops_an_inherited_password() -> None:
     assert "PGPASSWORD" not in env and env["PGPASSFILE"] == "/run/pgpass"
 
 
+def test_libpq_settings_of_the_env_file_reach_every_child(root: Path) -> None:
+    """PGSSLMODE and friends from the env file apply to children started from any base env
+    (the verification's psql starts from the process environment, not the merged one)."""
+    (root / "scripts" / "backup-config.env").write_text(
+        "PGSSLMODE=verify-full\nPGSSLROOTCERT=/etc/ca.pem\nPGHOST=ignored\n"
+    )
+    settings = load_settings(Options(), env_for(root, POSTGRES_HOST="db.example"))
+    env = settings.connection.child_env({"PATH": "/bin"})
+    assert (env["PGSSLMODE"], env["PGSSLROOTCERT"]) == ("verify-full", "/etc/ca.pem")
+    assert env["PGHOST"] == "db.example"
+    assert settings.connection.with_dbname("scratch").child_env({})["PGSSLMODE"] == "verify-full"
+
+
 def test_with_dbname_changes_only_the_database() -> None:
     """A scratch-database copy keeps the server and credentials."""
     info = ConnectionInfo("h", 5432, "d", "u", PASSWORD)

@@ -252,6 +252,21 @@ def test_copy_without_a_table_data_header_is_not_counted() -> None:
     assert "shop.fake" not in result.rows
 
 
+def test_a_table_without_columns_is_counted_under_its_name() -> None:
+    """pg_dump writes an empty column list for it: 'COPY public.e  FROM stdin;'."""
+    dump = (
+        b"-- PostgreSQL database dump\n\n"
+        b"-- Name: e; Type: TABLE DATA; Schema: public; Owner: -\n\n"
+        b"COPY public.e  FROM stdin;\n\\.\n\n"
+        b"-- Name: e e; Type: TABLE DATA; Schema: public; Owner: -\n\n"
+        b'COPY public."e "  FROM stdin;\n\n\\.\n\n'
+        b"-- PostgreSQL database dump complete\n\n"
+    )
+    result = scan_bytes(dump)
+    assert result.complete, result.problems
+    assert result.rows == {"public.e": 0, 'public."e "': 1}
+
+
 def test_a_backslash_dot_inside_a_value_does_not_end_the_copy_block() -> None:
     """In COPY text a value's backslash is doubled, so only a bare \\. ends the data."""
     result = scan_bytes(DUMP.replace(b"3\t\\\\.not the end", b"3\t\\.x"))

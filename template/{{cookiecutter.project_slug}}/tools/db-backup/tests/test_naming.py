@@ -39,6 +39,8 @@ def test_names_round_trip_through_the_parser() -> None:
     "name",
     [
         "shop_daily_daily_20240131_235958.sql.gz",  # database "shop_daily"
+        "shop_daily_stats_daily_20240131_235958.sql.gz",  # database "shop_daily_stats"
+        "shop_weekly_agg_monthly_20240131_235958_schema.sql.gz",  # "shop_weekly_agg"
         "shopping_daily_20240131_235958.sql.gz",
         "shop_hourly_20240131_235958.sql.gz",
         "shop_daily_20240131_235958.sql",

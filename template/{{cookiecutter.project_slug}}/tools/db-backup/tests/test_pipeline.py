@@ -79,6 +79,25 @@ def test_a_program_that_cannot_start_is_reported() -> None:
         run_pipeline([Stage(["yes"]), Stage(["/nonexistent/program"])])
 
 
+def test_an_interrupt_while_starting_stops_the_stages_already_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A signal that lands between two stages' starts must not leave the first one running."""
+    real_popen = subprocess.Popen
+    started: list[subprocess.Popen[bytes]] = []
+
+    def popen(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
+        if started:
+            raise KeyboardInterrupt
+        started.append(real_popen(*args, **kwargs))  # type: ignore[call-overload]
+        return started[-1]
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    with pytest.raises(KeyboardInterrupt), Pipeline([Stage(["sleep", "30"]), Stage(["cat"])]):
+        pass
+    assert started and started[0].returncode is not None
+
+
 def test_stdout_bytes_are_counted_without_reading_them() -> None:
     """A stage's stdout size comes from the OS (Linux), excluding what it wrote to stderr."""
     if not Path("/proc/self/io").exists():

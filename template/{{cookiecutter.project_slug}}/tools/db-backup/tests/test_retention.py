@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from db_backup import retention
-from db_backup.errors import CleanupError, ConfigError
+from db_backup.errors import CleanupError, ConfigError, UploadError
 from db_backup.retention import DELETE, IGNORE, KEEP, Entry, RetentionPolicy
 from db_backup.storage.remote import RemoteObject
 
@@ -565,6 +565,25 @@ def test_apply_remote_raises_cleanup_error_naming_the_keys_left() -> None:
         )
     assert caught.value.exit_code == 7
     assert stuck.key in caught.value.detail
+
+
+def test_apply_remote_turns_a_listing_failure_into_a_cleanup_error() -> None:
+    """The backup is uploaded before retention runs: a bucket that cannot be listed is exit 7."""
+
+    class UnlistableStore(MemoryStore):
+        def list_backups(self, database: str, backup_type: str) -> list[RemoteObject]:
+            raise UploadError("listing of s3://b/backups/daily/ failed: endpoint unreachable")
+
+    with pytest.raises(CleanupError) as caught:
+        retention.apply_remote(
+            UnlistableStore([]),
+            settings_for(Path("/nonexistent")),
+            name("daily", 999),
+            RecordingLog(),
+            now=NOW,
+        )
+    assert caught.value.exit_code == 7
+    assert "endpoint unreachable" in caught.value.msg
 
 
 # --- dry run -----------------------------------------------------------------------------------

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from db_backup import restore
+from db_backup.config import ConnectionInfo
+from db_backup.log import Logger
 from db_backup.restore import MAX_IDENTIFIER_BYTES, quote_ident, scratch_database_name
 
 
@@ -26,3 +31,21 @@ def test_two_runs_of_one_process_get_different_names() -> None:
 
 def test_identifiers_are_always_quoted() -> None:
     assert quote_ident('we"ird name') == '"we""ird name"'
+
+
+def test_a_slow_create_database_is_waited_for_not_timed_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before PostgreSQL 15, CREATE DATABASE waits for a checkpoint that can take minutes on
+    a busy server: it must not be cut off like a quick query (a false verification failure
+    that also leaves the database behind)."""
+    psql = tmp_path / "psql"
+    psql.write_text("#!/bin/sh\n/bin/cat >/dev/null\n/bin/sleep 3\n")
+    psql.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(restore, "QUERY_GRACE_SECONDS", 0)
+    scratch = restore.ScratchRestore(
+        ConnectionInfo("h", 5432, "shop", "u", "pw", None, 1), Logger()
+    )
+    scratch._create()
+    assert scratch.created

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 from pathlib import Path
 
 FILE_MODE = 0o600
@@ -56,8 +57,12 @@ def publish(temporary: Path, final: Path) -> None:
 
 
 def write_text_atomic(path: Path, text: str, mode: int = FILE_MODE) -> None:
-    """Replace ``path`` with ``text`` atomically (for checksum and metrics files)."""
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    """Replace ``path`` with ``text`` atomically (for checksum and metrics files).
+
+    The temporary name is unique per call: a pid alone repeats (pid 1 in every
+    container) and would collide with a crashed run's leftover or a neighbour's write.
+    """
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     fd = create_exclusive(temporary, mode)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,7 +77,7 @@ def prepare_backup_dir(path: Path) -> None:
         ) from None
     if not path.is_dir():
         raise ConfigError(f"BACKUP_DIR {path} is not a directory")
-    probe_file = path / f".write-test-{os.getpid()}"
+    probe_file = path / f".write-test-{os.getpid()}-{secrets.token_hex(4)}"
     try:
         fd = os.open(probe_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
         os.close(fd)

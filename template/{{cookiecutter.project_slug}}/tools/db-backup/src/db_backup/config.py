@@ -50,8 +50,6 @@ _CONNECTION_VARIABLES = (
     "PGPASSWORD_FILE",
 )
 
-MODES = ("backup", "dry-run", "list", "verify-file")
-
 
 @dataclass(frozen=True)
 class Options:
@@ -76,10 +74,14 @@ class ConnectionInfo:
     password: str | None = field(default=None, repr=False)
     passfile: Path | None = None
     connect_timeout: int = DEFAULT_CONNECT_TIMEOUT
+    # Other libpq variables of the settings (PGSSLMODE, PGOPTIONS...), env file included,
+    # so every child connects the same way whatever environment it starts from.
+    libpq_env: tuple[tuple[str, str], ...] = ()
 
     def child_env(self, base: Mapping[str, str]) -> dict[str, str]:
         """The environment for psql/pg_dump: ``base`` with this connection's PG* variables."""
         env = {k: v for k, v in base.items() if k not in _CONNECTION_VARIABLES}
+        env.update(self.libpq_env)
         env.update(
             PGHOST=self.host,
             PGPORT=str(self.port),
@@ -226,6 +228,13 @@ def read_connection(
         passfile=passfile,
         connect_timeout=get_int(
             env, "PGCONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, minimum=1, maximum=3600
+        ),
+        libpq_env=tuple(
+            sorted(
+                (k, v)
+                for k, v in env.items()
+                if k.startswith("PG") and k not in _CONNECTION_VARIABLES
+            )
         ),
     )
     return connection, source

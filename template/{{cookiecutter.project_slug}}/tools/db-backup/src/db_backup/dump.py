@@ -130,17 +130,17 @@ def write_dump(settings: Settings, log: Logger, *, started: dt.datetime) -> Dump
     try:
         fd = create_exclusive(temporary)
         try:
+            # A stage that cannot start (fork refused, exec format error) is a dump error too.
             with Pipeline(
                 stages, env=env, stdin=subprocess.DEVNULL, on_stderr_line=debug_line
             ) as pipeline:
                 size, digest = _copy_and_hash(pipeline.stdout.fileno(), fd)
                 pipeline.stdout.close()
                 results = pipeline.wait()
-                try:
-                    pipeline.check()
-                except PipelineError as exc:
-                    raise _dump_error(exc) from None
+                pipeline.check()
             os.fsync(fd)
+        except PipelineError as exc:
+            raise _dump_error(exc) from None
         finally:
             os.close(fd)
         final = backup_dir / filename

@@ -238,7 +238,9 @@ class DumpScanner:
         elif line.startswith(b"COPY "):
             match = _COPY.match(line)
             if match and self._last_toc_type == b"TABLE DATA":
-                self._start_copy(_text(match.group(1)))
+                # A table without columns reads "COPY public.t  FROM stdin;" (an empty
+                # column list): the name never ends in a space, a quoted one in '"'.
+                self._start_copy(_text(match.group(1).rstrip(b" ")))
         elif line.startswith(b"\\restrict ") and self._restrict is None:
             self._restrict = _text(line[len(b"\\restrict ") :].strip())
         elif line.startswith(b"\\unrestrict "):

@@ -84,8 +84,9 @@ def parse_backup_name(database: str, filename: str) -> BackupName | None:
     backup_type, sep, rest = stem[len(prefix) :].partition("_")
     if backup_type not in BACKUP_TYPES or not sep or not rest:
         return None
-    if rest.partition("_")[0] in BACKUP_TYPES:
-        # "shop_daily_daily_..." belongs to a database called "shop_daily".
+    if any(word in BACKUP_TYPES for word in rest.split("_")):
+        # "shop_daily_daily_..." belongs to a database called "shop_daily", and
+        # "shop_daily_stats_weekly_..." to one called "shop_daily_stats".
         return None
     schema_only = rest.endswith(SCHEMA_SUFFIX) and len(rest) > len(SCHEMA_SUFFIX)
     stamp = rest[: -len(SCHEMA_SUFFIX)] if schema_only else rest

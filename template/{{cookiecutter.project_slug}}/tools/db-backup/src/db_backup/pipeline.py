@@ -146,7 +146,11 @@ class Pipeline:
         self.results: list[StageResult] | None = None
 
     def __enter__(self) -> Pipeline:
-        self.start()
+        try:
+            self.start()
+        except BaseException:  # e.g. SIGTERM between two stages: __exit__ will not run
+            self.terminate()
+            raise
         return self
 
     def __exit__(
@@ -165,11 +169,6 @@ class Pipeline:
         if out is None:
             raise RuntimeError("the pipeline's stdout is not a pipe")
         return out
-
-    @property
-    def pids(self) -> list[int]:
-        """Process ids of the stages, in order."""
-        return [p.pid for p in self._procs]
 
     def describe(self) -> str:
         """A shell-like rendering of the pipeline for logs."""

@@ -119,8 +119,9 @@ class Psql:
     def rows(self, sql: str, *, what: str, quick: bool = False) -> list[list[str]]:
         """Run ``sql`` (read from stdin) and return its rows; ``VerifyError`` naming ``what``.
 
-        ``quick`` queries (privileges, CREATE DATABASE) get a timeout; counting the rows
-        of a big table may rightly take long, so the others have none.
+        ``quick`` queries (privileges) get a timeout; counting the rows of a big table,
+        or a CREATE DATABASE waiting for the checkpoint it forces before PostgreSQL 15,
+        may rightly take long, so the others have none.
         """
         command = [
             self._psql,
@@ -210,9 +211,7 @@ class ScratchRestore:
         # Marked first: an interrupt while CREATE runs must still lead to a DROP.
         self.created = True
         try:
-            Psql(self.admin).rows(
-                sql, what=f"creating the scratch database {self.name}", quick=True
-            )
+            Psql(self.admin).rows(sql, what=f"creating the scratch database {self.name}")
         except (VerifyError, DatabaseConnectionError):
             self.created = False  # psql answered: the database was not created
             raise

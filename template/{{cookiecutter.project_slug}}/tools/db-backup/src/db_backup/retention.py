@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import defaults
-from .errors import CleanupError, ConfigError
+from .errors import CleanupError, ConfigError, UploadError
 from .naming import (
     BACKUP_TYPES,
     CHECKSUM_SUFFIX,
@@ -427,7 +427,12 @@ def apply_remote(
     policy: RetentionPolicy = settings.retention
     database = settings.connection.dbname
     now = now or dt.datetime.now(dt.timezone.utc)
-    objects = store.list_backups(database, backup_type)
+    try:
+        objects = store.list_backups(database, backup_type)
+    except UploadError as exc:  # the backup is uploaded by now: this is a cleanup failure
+        raise CleanupError(
+            exc.msg, detail="no old remote backup was deleted", hint=exc.hint
+        ) from None
     decisions = plan(
         remote_entries(objects, database), policy, backup_type, now, protect={Path(just_made).name}
     )

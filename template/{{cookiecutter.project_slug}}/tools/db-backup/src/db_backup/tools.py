@@ -113,8 +113,3 @@ def parse_major_version(version_output: str) -> int:
     if not match:
         raise ConfigError(f"cannot read a version from {version_output.strip()!r}")
     return int(match.group(1))
-
-
-def server_major_version(server_version_num: int) -> int:
-    """``150004`` -> 15; ``90624`` -> 9 (server_version_num is major*10000+minor since 10)."""
-    return server_version_num // 10000

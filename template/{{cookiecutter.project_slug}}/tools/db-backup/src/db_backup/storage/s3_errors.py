@@ -59,10 +59,10 @@ def describe_client_error(response: Mapping[str, Any], target: Target) -> Upload
     headers = {str(k).lower(): str(v) for k, v in (meta.get("HTTPHeaders") or {}).items()}
     code = str(error.get("Code") or status or "unknown")
     server_text = _one_line(str(error.get("Message") or ""))
-    lead = f"{target.action} of {target.url} failed"
+    headline = f"{target.action} of {target.url} failed"
 
     def fail(reason: str, hint: str | None = None) -> UploadError:
-        return UploadError(f"{lead}: {reason}", hint=hint)
+        return UploadError(f"{headline}: {reason}", hint=hint)
 
     if code in _MISSING_BUCKET or (code == "404" and not target.key):
         return fail(
@@ -129,40 +129,40 @@ def translate(exc: BaseException, target: Target) -> BackupError:
         return exc
     from botocore import exceptions as bce
 
-    lead = f"{target.action} of {target.url} failed"
+    headline = f"{target.action} of {target.url} failed"
     if isinstance(exc, bce.ClientError):
         return describe_client_error(exc.response, target)
     if isinstance(exc, bce.SSLError):
         return UploadError(
-            f"{lead}: TLS verification failed for {target.where}",
+            f"{headline}: TLS verification failed for {target.where}",
             hint="point BACKUP_S3_CA_BUNDLE at the CA that signed the endpoint's certificate",
         )
     if isinstance(exc, (bce.EndpointConnectionError, bce.ConnectTimeoutError)):
         return UploadError(
-            f"{lead}: endpoint unreachable: cannot connect to {target.where}",
+            f"{headline}: endpoint unreachable: cannot connect to {target.where}",
             detail=_one_line(str(exc)),
             hint="check BACKUP_S3_ENDPOINT_URL, DNS and the network path to the endpoint",
         )
     if isinstance(exc, (bce.ConnectionError, bce.HTTPClientError)):
         return UploadError(
-            f"{lead}: the connection to {target.where} failed or timed out after every retry",
+            f"{headline}: the connection to {target.where} failed or timed out after every retry",
             detail=_one_line(str(exc)),
             hint="check the network path to the endpoint; raise BACKUP_S3_MAX_ATTEMPTS",
         )
     if isinstance(exc, bce.NoCredentialsError):
         return UploadError(
-            f"{lead}: no S3 credentials found",
+            f"{headline}: no S3 credentials found",
             hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or attach a role",
         )
     if isinstance(exc, (bce.PartialCredentialsError, bce.CredentialRetrievalError)):
-        return UploadError(f"{lead}: invalid credentials: {type(exc).__name__}")
+        return UploadError(f"{headline}: invalid credentials: {type(exc).__name__}")
     if isinstance(exc, bce.ProfileNotFound):
-        return UploadError(f"{lead}: AWS_PROFILE names a profile that does not exist")
+        return UploadError(f"{headline}: AWS_PROFILE names a profile that does not exist")
     if isinstance(exc, bce.BotoCoreError):
-        return UploadError(f"{lead}: {_one_line(str(exc))}")
+        return UploadError(f"{headline}: {_one_line(str(exc))}")
     if isinstance(exc, OSError):
-        return UploadError(f"{lead}: {exc.strerror or exc}")
-    return UploadError(f"{lead}: {type(exc).__name__}: {_one_line(str(exc))}")
+        return UploadError(f"{headline}: {exc.strerror or exc}")
+    return UploadError(f"{headline}: {type(exc).__name__}: {_one_line(str(exc))}")
 
 
 def _one_line(text: str) -> str:
