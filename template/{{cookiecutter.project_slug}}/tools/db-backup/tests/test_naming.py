@@ -55,6 +55,7 @@ def test_other_names_are_not_ours(name: str) -> None:
 def test_checksum_file_is_sha256sum_format_with_the_base_name() -> None:
     """``<hex>  <basename>`` so ``sha256sum -c`` works wherever the pair is copied."""
     assert checksum_filename("a.sql.gz") == "a.sql.gz.sha256"
+    assert checksum_filename("a.sql.gz.failed") == "a.sql.gz.sha256.failed"
     assert checksum_line("ab" * 32, "a.sql.gz") == f"{'ab' * 32}  a.sql.gz\n"
 
 

@@ -627,10 +627,3 @@ def test_print_plan_counts_the_next_backup_toward_keep_min(tmp_path: Path) -> No
 )
 def test_format_age(seconds: int, text: str) -> None:
     assert retention.format_age(dt.timedelta(seconds=seconds)) == text
-
-
-@pytest.mark.parametrize(
-    ("size", "text"), [(0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"), (20 * 1024**2, "20.0 MiB")]
-)
-def test_format_size(size: int, text: str) -> None:
-    assert retention.format_size(size) == text

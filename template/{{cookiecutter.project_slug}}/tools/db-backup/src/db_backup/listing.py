@@ -10,22 +10,16 @@ backups are listed too, marked as such. Other files are not shown.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from .naming import BACKUP_TYPES, BackupName, parse_backup_name
-from .retention import (
-    Entry,
-    checksum_name_for,
-    describe_type,
-    format_age,
-    format_size,
-    local_entries,
-)
+from .naming import BACKUP_TYPES, BackupName, checksum_filename, parse_backup_name
+from .retention import Entry, describe_type, format_age, local_entries
+from .units import human_size
+from .verify import file_sha256
 
 PRESENT = "present"
 MISSING = "missing"
@@ -33,7 +27,6 @@ OK = "ok"
 MISMATCH = "MISMATCH"
 UNREADABLE = "unreadable"
 
-_CHUNK = 1024 * 1024
 _HEX_DIGEST = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
@@ -78,7 +71,7 @@ def _listed_local(entry: Entry, verify_checksums: bool) -> ListedBackup:
     if not entry.has_checksum:
         state = MISSING
     elif verify_checksums:
-        state = checksum_state(path, path.with_name(checksum_name_for(path.name)))
+        state = checksum_state(path, path.with_name(checksum_filename(path.name)))
     else:
         state = PRESENT
     return ListedBackup(
@@ -112,19 +105,10 @@ def checksum_state(path: Path, checksum_path: Path) -> str:
     if not first or not _HEX_DIGEST.match(first[0]):
         return UNREADABLE
     try:
-        actual = file_sha256(path)
+        _, actual = file_sha256(path)
     except OSError:
         return UNREADABLE
     return OK if actual == first[0].lower() else MISMATCH
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file, read in chunks so a large backup is never held in memory."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def print_listing(
@@ -149,7 +133,7 @@ def print_listing(
                 backup.location,
                 describe_type(backup.parsed),
                 format_age(now - backup.modified),
-                format_size(backup.size),
+                human_size(backup.size),
                 backup.checksum,
                 backup.filename if backup.location == "local" else backup.address,
             )
@@ -164,8 +148,8 @@ def print_listing(
     where = f" in {', '.join(directories)}" if directories else ""
     print(
         f"{len(backups)} backup(s): {len(local)} local{where} "
-        f"({format_size(sum(b.size for b in local))}), "
-        f"{len(remote)} remote ({format_size(sum(b.size for b in remote))})",
+        f"({human_size(sum(b.size for b in local))}), "
+        f"{len(remote)} remote ({human_size(sum(b.size for b in remote))})",
         file=out,
     )
     problems = [b for b in backups if b.checksum in (MISSING, MISMATCH, UNREADABLE)]

@@ -64,7 +64,9 @@ def backup_filename(
 
 
 def checksum_filename(backup_filename: str) -> str:
-    """The name of the ``sha256sum -c`` file that sits beside a backup."""
+    """The ``sha256sum -c`` file beside a backup; a quarantined one's is quarantined too."""
+    if backup_filename.endswith(FAILED_SUFFIX):
+        return backup_filename[: -len(FAILED_SUFFIX)] + CHECKSUM_SUFFIX + FAILED_SUFFIX
     return backup_filename + CHECKSUM_SUFFIX
 
 

@@ -36,8 +36,10 @@ from .naming import (
     CHECKSUM_SUFFIX,
     FAILED_SUFFIX,
     BackupName,
+    checksum_filename,
     parse_backup_name,
 )
+from .units import human_size
 from .values import get_int
 
 if TYPE_CHECKING:
@@ -307,18 +309,11 @@ def local_entries(backup_dir: Path, database: str) -> list[Entry]:
                 item.name,
                 dt.datetime.fromtimestamp(stat.st_mtime, dt.timezone.utc),
                 stat.st_size,
-                has_checksum=checksum_name_for(item.name) in names,
+                has_checksum=checksum_filename(item.name) in names,
                 ref=Path(item.path),
             )
         )
     return entries
-
-
-def checksum_name_for(filename: str) -> str:
-    """The checksum beside a backup; a quarantined backup's checksum is quarantined too."""
-    if filename.endswith(FAILED_SUFFIX):
-        return filename[: -len(FAILED_SUFFIX)] + CHECKSUM_SUFFIX + FAILED_SUFFIX
-    return filename + CHECKSUM_SUFFIX
 
 
 def _delete_local(path: Path) -> str | None:
@@ -327,7 +322,7 @@ def _delete_local(path: Path) -> str | None:
     When the backup itself cannot be deleted its checksum stays too, so what is
     left can still be verified.
     """
-    checksum = path.with_name(checksum_name_for(path.name))
+    checksum = path.with_name(checksum_filename(path.name))
     try:
         path.unlink()
     except FileNotFoundError:
@@ -548,7 +543,7 @@ def _print_decisions(where: str, decisions: Sequence[Decision], out: TextIO) -> 
                 decision.action.upper() if decision.delete else decision.action,
                 describe_type(entry.parsed),
                 "-" if upcoming else format_age(decision.age),
-                "-" if upcoming else format_size(entry.size),
+                "-" if upcoming else human_size(entry.size),
                 entry.filename,
                 decision.rule,
             )
@@ -589,13 +584,3 @@ def format_age(age: dt.timedelta) -> str:
     if minutes:
         return f"{minutes}m {seconds}s"
     return f"{seconds}s"
-
-
-def format_size(size: int) -> str:
-    """Bytes in binary units: ``512 B``, ``1.5 KiB``, ``20.0 MiB``."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from .dumpscan import DumpScanner, ScanResult
 from .errors import BackupError, DatabaseConnectionError, VerifyError
 from .log import Logger
-from .naming import CHECKSUM_SUFFIX, FAILED_SUFFIX
+from .naming import checksum_filename
 from .pipeline import Pipeline, PipelineError, Stage, grow_pipe
 from .tools import compression_for_file, decompress_command
 from .values import get_choice
@@ -164,10 +164,7 @@ def _log_passed(
 
 def checksum_path_for(path: Path) -> Path:
     """``x.sql.gz.sha256`` beside ``x.sql.gz``; ``x.sql.gz.sha256.failed`` for a quarantined one."""
-    if path.name.endswith(FAILED_SUFFIX):
-        stem = path.name[: -len(FAILED_SUFFIX)]
-        return path.with_name(stem + CHECKSUM_SUFFIX + FAILED_SUFFIX)
-    return path.with_name(path.name + CHECKSUM_SUFFIX)
+    return path.with_name(checksum_filename(path.name))
 
 
 def read_expected_checksum(checksum_path: Path) -> str:
