@@ -21,22 +21,18 @@ Usage: python benchmarks/verify_cost.py [--orders N] [--runs N]
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from backup_overhead import DATABASE, ROOT, bake, build_database  # noqa: E402
+from backup_overhead import DATABASE, ROOT, bake, build_database, timed  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from tests.services.postgres import postgres_service  # noqa: E402
@@ -50,33 +46,6 @@ def median(samples: list[float]) -> float:
 
 def shell(script: str) -> list[str]:
     return ["bash", "-o", "pipefail", "-c", script]
-
-
-def timed(command: list[str], env: dict[str, str], watch_rss: bool = False) -> tuple[float, int]:
-    """Wall seconds of ``command``; with ``watch_rss``, the peak RSS (KiB) of its main process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = [0]
-
-    def poll() -> None:
-        status = Path(f"/proc/{proc.pid}/status")
-        while proc.poll() is None:
-            with contextlib.suppress(OSError, ValueError):
-                for line in status.read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        peak[0] = max(peak[0], int(line.split()[1]))
-            time.sleep(0.02)
-
-    watcher = threading.Thread(target=poll, daemon=True)
-    if watch_rss:
-        watcher.start()
-    _, err = proc.communicate()
-    seconds = time.perf_counter() - start
-    if watch_rss:
-        watcher.join()
-    if proc.returncode != 0:
-        raise SystemExit(f"{shlex.join(command)} failed:\n{err.decode(errors='replace')}")
-    return seconds, peak[0]
 
 
 def main() -> None:
@@ -105,7 +74,7 @@ def main() -> None:
         backup_runs = []
         for _ in range(args.runs):
             shutil.rmtree(backups, ignore_errors=True)
-            backup_runs.append(timed([tool], env)[0])
+            backup_runs.append(timed([tool], env).wall)
         (backup,) = sorted(backups.glob("*.sql.gz"))
         size = backup.stat().st_size
         print(f"database {db_bytes / 2**20:.0f} MiB, backup {size / 2**20:.1f} MiB")
@@ -114,9 +83,11 @@ def main() -> None:
         restore_env = {**env, "BACKUP_VERIFY_RESTORE": "always"}
         verify_file = [tool, "--verify-file", str(backup)]
         never_runs = [timed(verify_file, never_env, True) for _ in range(args.runs)]
-        checks_1_3, rss_1_3 = [x for x, _ in never_runs], [r for _, r in never_runs]
+        checks_1_3 = [run.wall for run in never_runs]
+        rss_1_3 = [run.peak_rss_kib for run in never_runs]
         restore_runs = [timed(verify_file, restore_env, True) for _ in range(args.runs)]
-        checks_1_4, rss_1_4 = [x for x, _ in restore_runs], [r for _, r in restore_runs]
+        checks_1_4 = [run.wall for run in restore_runs]
+        rss_1_4 = [run.peak_rss_kib for run in restore_runs]
         createdb = shlex.join([server.program("createdb")]) + f" {connect} {SCRATCH}"
         dropdb = shlex.join([server.program("dropdb")]) + f" {connect} --if-exists {SCRATCH}"
         psql = shlex.join([server.program("psql")])
@@ -125,9 +96,9 @@ def main() -> None:
             f"{psql} {connect} -X -q -v ON_ERROR_STOP=1 --single-transaction -d {SCRATCH} "
             f"> /dev/null && {dropdb}"
         )
-        plain = [timed(plain_restore, psql_env)[0] for _ in range(args.runs)]
+        plain = [timed(plain_restore, psql_env).wall for _ in range(args.runs)]
         decompress = [
-            timed(shell(f"{gunzip} -dc {shlex.quote(str(backup))} > /dev/null"), psql_env)[0]
+            timed(shell(f"{gunzip} -dc {shlex.quote(str(backup))} > /dev/null"), psql_env).wall
             for _ in range(args.runs)
         ]
 
