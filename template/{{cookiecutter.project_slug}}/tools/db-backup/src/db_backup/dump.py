@@ -110,14 +110,18 @@ def write_dump(settings: Settings, log: Logger, *, started: dt.datetime) -> Dump
         ),
         Stage(compress_command(settings.compression)),
     ]
-    filename = free_filename(
-        backup_dir,
-        database,
-        settings.backup_type,
-        started,
-        schema_only=settings.schema_only,
-        compression=settings.compression,
-    )
+
+    def next_free_name() -> str:
+        return free_filename(
+            backup_dir,
+            database,
+            settings.backup_type,
+            started,
+            schema_only=settings.schema_only,
+            compression=settings.compression,
+        )
+
+    filename = next_free_name()
     temporary = backup_dir / partial_name(filename)
     env = settings.connection.child_env(settings.env)
     log.debug(f"running: {Pipeline(stages).describe()} > {temporary}")
@@ -151,14 +155,7 @@ def write_dump(settings: Settings, log: Logger, *, started: dt.datetime) -> Dump
                     published.append(final)
                 break
             except FileExistsError:
-                filename = free_filename(
-                    backup_dir,
-                    database,
-                    settings.backup_type,
-                    started,
-                    schema_only=settings.schema_only,
-                    compression=settings.compression,
-                )
+                filename = next_free_name()
                 final = backup_dir / filename
         checksum_path = backup_dir / checksum_filename(filename)
         with signals_deferred():
