@@ -171,6 +171,8 @@ def _run(settings: Settings, log: Logger, progress: _Progress) -> BackupResult:
     )
     if settings.env_file:
         log.debug(f"settings file: {settings.env_file}")
+    for path in settings.env_files:
+        log.debug(f"settings also read from {path}")
     log.debug(f"password from {settings.password_source}; backup directory {settings.backup_dir}")
 
     check_tools(settings)

@@ -32,9 +32,11 @@ pg_dump (plain SQL) compressed with pigz/gzip (or zstd), written atomically
 with a .sha256 beside it, optionally verified, uploaded to S3 and pruned."""
 
 EPILOG = """\
-Environment variables (process environment over scripts/backup-config.env):
+Environment variables (process environment over scripts/backup-config.env,
+over the files in BACKUP_ENV_FILES, over the project's .env):
   POSTGRES_HOST, POSTGRES_PORT, POSTGRES_DB, POSTGRES_USER,
-  PGPASSWORD | PGPASSWORD_FILE | PGPASSFILE, PGCONNECT_TIMEOUT
+  PGPASSWORD | PGPASSWORD_FILE | PGPASSFILE | POSTGRES_PASSWORD,
+  POSTGRES_HOST_AUTH_METHOD, PGCONNECT_TIMEOUT, BACKUP_ENV_FILES
   BACKUP_DIR, BACKUP_COMPRESSION, BACKUP_COMPRESSION_LEVEL, BACKUP_TYPE,
   BACKUP_WEEKLY_DAY, BACKUP_RETENTION_DAILY, BACKUP_RETENTION_WEEKLY,
   BACKUP_RETENTION_MONTHLY, BACKUP_KEEP_MIN, BACKUP_S3_BUCKET, BACKUP_S3_PREFIX,
@@ -131,6 +133,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     json_logs = environ.get("BACKUP_LOG_FORMAT", "").strip().lower() == "json"
     log = Logger(fmt="json" if json_logs else "text")
     log.add_secret(environ.get("PGPASSWORD"))
+    log.add_secret(environ.get("POSTGRES_PASSWORD"))
     try:
         options = parse_options(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 PROJECT_ROOT_VARIABLE = "DB_BACKUP_PROJECT_ROOT"
 CONFIG_FILE_VARIABLE = "BACKUP_CONFIG_FILE"
 DEFAULT_CONFIG_FILE = Path("scripts") / "backup-config.env"
+ENV_FILES_VARIABLE = "BACKUP_ENV_FILES"
+DOTENV_FILE = Path(".env")
+TRUST_VARIABLE = "POSTGRES_HOST_AUTH_METHOD"
 DEFAULT_CONNECT_TIMEOUT = 10
 APPLICATION_NAME = "db-backup"
 
@@ -124,6 +127,7 @@ class Settings:
     weekly_day: str
     env_file: Path | None
     password_source: str
+    env_files: tuple[Path, ...]  # BACKUP_ENV_FILES, then .env: lower-priority sources read
     env: Mapping[str, str] = field(repr=False)
     verify_settings: VerifySettings = field(repr=False)
     retention: RetentionPolicy = field(repr=False)
@@ -136,25 +140,80 @@ def project_root_from(environ: Mapping[str, str]) -> Path:
     return Path(root).expanduser().resolve() if root else Path.cwd().resolve()
 
 
-def merged_environment(
-    environ: Mapping[str, str], project_root: Path
-) -> tuple[dict[str, str], Path | None]:
-    """Process environment over the env file; returns the merge and the file read (or None).
+@dataclass(frozen=True)
+class SettingsSources:
+    """The merged settings and the files they came from (lowest priority last)."""
 
-    A file named by ``BACKUP_CONFIG_FILE`` must exist; the default file is optional.
+    values: dict[str, str]
+    config_file: Path | None  # scripts/backup-config.env or BACKUP_CONFIG_FILE
+    env_files: tuple[Path, ...] = ()  # BACKUP_ENV_FILES, in the order listed
+    dotenv: Path | None = None  # the project root's .env
+
+
+def read_sources(environ: Mapping[str, str], project_root: Path) -> SettingsSources:
+    """Every settings source merged; the first source that sets a variable wins.
+
+    Priority: the process environment, the config file (``scripts/backup-config.env``
+    or ``BACKUP_CONFIG_FILE``), the files named by ``BACKUP_ENV_FILES`` (a later
+    file over an earlier one), the project root's ``.env``; generated defaults
+    apply to whatever none of them sets. A named file that is missing is a
+    ``ConfigError``; the default config file and ``.env`` are optional.
     """
     named = environ.get(CONFIG_FILE_VARIABLE, "").strip()
     if named:
-        path = _resolve(Path(named).expanduser(), project_root)
-        if not path.is_file():
-            raise ConfigError(f"{CONFIG_FILE_VARIABLE} names {path}, which is not a file")
+        config_file: Path | None = _resolve(Path(named).expanduser(), project_root)
+        assert config_file is not None
+        if not config_file.is_file():
+            raise ConfigError(f"{CONFIG_FILE_VARIABLE} names {config_file}, which is not a file")
     else:
-        path = project_root / DEFAULT_CONFIG_FILE
-        if not path.is_file():
-            return dict(environ), None
-    merged = read_env_file(path)
+        config_file = project_root / DEFAULT_CONFIG_FILE
+        if not config_file.is_file():
+            config_file = None
+    dotenv: Path | None = project_root / DOTENV_FILE
+    assert dotenv is not None
+    if not dotenv.is_file():
+        dotenv = None
+    config_values = read_env_file(config_file) if config_file else {}
+    dotenv_values = read_env_file(dotenv) if dotenv else {}
+
+    listed = next(
+        (
+            layer[ENV_FILES_VARIABLE]
+            for layer in (environ, config_values, dotenv_values)
+            if layer.get(ENV_FILES_VARIABLE, "").strip()
+        ),
+        None,
+    )
+    env_files = tuple(
+        _listed_env_file(name, project_root)
+        for name in (split_list(listed) if listed is not None else defaults.ENV_FILES)
+    )
+    merged = dict(dotenv_values)
+    for path in env_files:
+        merged.update(read_env_file(path))
+    merged.update(config_values)
     merged.update(environ)
-    return merged, path
+    return SettingsSources(merged, config_file, env_files, dotenv)
+
+
+def merged_environment(
+    environ: Mapping[str, str], project_root: Path
+) -> tuple[dict[str, str], Path | None]:
+    """Every source merged (see ``read_sources``), and the config file read (or None)."""
+    sources = read_sources(environ, project_root)
+    return sources.values, sources.config_file
+
+
+def split_list(raw: str) -> list[str]:
+    """``a.env, b.env`` -> ``["a.env", "b.env"]`` (blank items dropped)."""
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def _listed_env_file(name: str, project_root: Path) -> Path:
+    path = _resolve(Path(name).expanduser(), project_root)
+    if not path.is_file():
+        raise ConfigError(f"{ENV_FILES_VARIABLE} names {path}, which is not a file")
+    return path
 
 
 def _resolve(path: Path, project_root: Path) -> Path:
@@ -168,8 +227,10 @@ def read_password(
     """The password or password file, and where it came from.
 
     Order: ``PGPASSWORD``, ``PGPASSWORD_FILE`` (a Docker/Kubernetes secret file),
-    ``PGPASSFILE``, then libpq's default ``~/.pgpass`` when it exists. None of
-    them is a ``ConfigError``: a backup must never stop at a password prompt.
+    ``PGPASSFILE``, ``POSTGRES_PASSWORD`` (the name compose projects and the
+    postgres image use), then libpq's default ``~/.pgpass`` when it exists.
+    With ``POSTGRES_HOST_AUTH_METHOD=trust`` none is needed; otherwise having
+    none is a ``ConfigError``: a backup must never stop at a password prompt.
     """
     password = env.get("PGPASSWORD", "")
     if password:
@@ -193,14 +254,20 @@ def read_password(
         if not os.access(path, os.R_OK) or not path.is_file():
             raise ConfigError(f"PGPASSFILE names {path}, which is not a readable file")
         return None, path, "PGPASSFILE"
+    password = env.get("POSTGRES_PASSWORD", "")
+    if password:
+        return password, None, "POSTGRES_PASSWORD"
     home = home if home is not None else Path(env.get("HOME") or Path.home())
     default_passfile = home / ".pgpass"
     if default_passfile.is_file() and os.access(default_passfile, os.R_OK):
         return None, default_passfile, "~/.pgpass"
+    if env.get(TRUST_VARIABLE, "").strip().lower() == "trust":
+        return None, None, f"nowhere ({TRUST_VARIABLE}=trust)"
     raise ConfigError(
         "no database password: set PGPASSWORD, PGPASSWORD_FILE or PGPASSFILE",
         hint="PGPASSWORD_FILE names a file holding only the password (a Docker or "
-        "Kubernetes secret); PGPASSFILE names a libpq password file",
+        "Kubernetes secret); PGPASSFILE names a libpq password file; POSTGRES_PASSWORD "
+        "is read too",
     )
 
 
@@ -265,7 +332,8 @@ def load_settings(
 ) -> Settings:
     """Read and validate every setting; the first bad value raises ``ConfigError``."""
     project_root = project_root_from(environ)
-    env, env_file = merged_environment(environ, project_root)
+    sources = read_sources(environ, project_root)
+    env = sources.values
     # Listing and the retention dry run need no login (S3 has its own credentials).
     connection, password_source = read_connection(
         env, project_root, require_password=options.mode in ("backup", "verify-file")
@@ -300,7 +368,8 @@ def load_settings(
         log_format=get_choice(env, "BACKUP_LOG_FORMAT", LOG_FORMATS, "text"),
         metrics_file=metrics_file,
         weekly_day=weekly_day,
-        env_file=env_file,
+        env_file=sources.config_file,
+        env_files=tuple(p for p in (*sources.env_files, sources.dotenv) if p is not None),
         password_source=password_source,
         env=env,
         verify_settings=verify.VerifySettings.from_env(env),

@@ -10,3 +10,5 @@ BACKUP_RETENTION_DAILY = {{ cookiecutter.backup_retention_daily | int }}
 BACKUP_RETENTION_WEEKLY = {{ cookiecutter.backup_retention_weekly | int }}
 BACKUP_RETENTION_MONTHLY = {{ cookiecutter.backup_retention_monthly | int }}
 BACKUP_WEEKLY_DAY = {{ cookiecutter.backup_weekly_day | tojson }}
+# Env files read as a settings source when BACKUP_ENV_FILES is unset (project-root relative).
+ENV_FILES: tuple[str, ...] = ()
