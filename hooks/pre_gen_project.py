@@ -4,22 +4,27 @@ Answers arrive as JSON data (rendered with ``tojson``) and are never pasted into
 source, so no answer can change what this hook runs. The first bad answer is reported on
 one line naming the variable and the rule, and the hook exits 1, which makes cookiecutter
 stop and remove the half-made project.
+
+When the answers are good and the target folder already holds a project (applying the
+template with ``--overwrite-if-exists``), the files the template is about to rewrite are
+saved first, so that the post-generation hook can put back the ones the user changed.
 """
 
 from __future__ import annotations
 
 import json
-import keyword
 import re
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 ANSWERS: dict[str, Any] = json.loads(r"""{{ cookiecutter | tojson }}""")
 TEMPLATE_OPTIONS: dict[str, Any] = json.loads(r"""{{ _cookiecutter | default({}) | tojson }}""")
 
 COMPRESSION_LEVELS = {"gzip": (1, 9), "zstd": (1, 19)}
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+FOLDER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,254}")
+SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 POSTGRES_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,62}")
 DIGITS = re.compile(r"[0-9]+")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
@@ -59,10 +64,18 @@ def check_project_name(value: object) -> None:
 
 
 def check_project_slug(value: object) -> None:
-    """The slug names the project folder and appears in paths: a plain Python identifier."""
-    rule = "a Python identifier (ASCII letters, digits and _, not starting with a digit)"
-    if not isinstance(value, str) or not IDENTIFIER.fullmatch(value) or keyword.iskeyword(value):
+    """The slug is the project's folder name (an existing project's, when applying onto
+    one): any plain folder name. Nothing needs it to be a Python identifier."""
+    rule = "a folder name (ASCII letters, digits, ., _ and -, not starting with . or -)"
+    if not isinstance(value, str) or not FOLDER_NAME.fullmatch(value):
         raise refuse("project_slug", rule, value)
+
+
+def check_service_name(value: object) -> None:
+    """Empty (find the PostgreSQL service by its image) or a compose service name."""
+    rule = "empty or a compose service name (letters, digits, ., _ and -)"
+    if not isinstance(value, str) or (value and not SERVICE_NAME.fullmatch(value)):
+        raise refuse("postgres_service", rule, value)
 
 
 def check_postgres_name(name: str, value: object) -> None:
@@ -107,7 +120,13 @@ def check_boolean(name: str, value: object) -> None:
         raise refuse(name, "true or false", value)
 
 
-CHOICE_ANSWERS = ("postgres_version", "backup_compression", "backup_weekly_day")
+CHOICE_ANSWERS = (
+    "postgres_version",
+    "backup_compression",
+    "backup_weekly_day",
+    "new_compose_file",
+    "compose_backups_mount",
+)
 RETENTION_ANSWERS = (
     "backup_retention_daily",
     "backup_retention_weekly",
@@ -128,6 +147,17 @@ def validate(answers: Mapping[str, Any], options: Mapping[str, Any]) -> None:
     for name in RETENTION_ANSWERS:
         check_retention(name, answers.get(name))
     check_boolean("add_compose_backup_service", answers.get("add_compose_backup_service"))
+    check_service_name(answers.get("postgres_service", ""))
+
+
+def save_existing_template_files(project: Path, repo_dir: str) -> None:
+    """Save the files the template is about to rewrite (none in a new project's folder)."""
+    if not repo_dir:
+        return
+    sys.path.insert(0, str(Path(repo_dir) / "hooks"))
+    from backup_wiring import template_files
+
+    template_files.save_snapshot(project, template_files.template_paths(Path(repo_dir)))
 
 
 def main() -> int:
@@ -137,6 +167,7 @@ def main() -> int:
     except InvalidAnswer as error:
         print(f"ERROR: {error}", file=sys.stderr)
         return 1
+    save_existing_template_files(Path.cwd(), str(ANSWERS.get("_repo_dir", "")))
     return 0
 
 

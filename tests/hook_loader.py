@@ -2,13 +2,16 @@
 
 Hooks are Jinja templates: cookiecutter renders them with its own environment before
 running them. Rendering them here with the same environment and importing the result
-lets tests call the hooks' small functions directly.
+lets tests call the hooks' small functions directly. The plain-Python ``backup_wiring``
+package the hooks import from their own folder is importable by that name too (the
+hooks folder is put on ``sys.path``, as the hooks themselves do).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import itertools
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +25,8 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 HOOKS_DIR = REPOSITORY_ROOT / "hooks"
 COOKIECUTTER_JSON = REPOSITORY_ROOT / "cookiecutter.json"
 _counter = itertools.count()
+if str(HOOKS_DIR) not in sys.path:
+    sys.path.insert(0, str(HOOKS_DIR))
 
 
 def hook_context(answers: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -30,6 +35,7 @@ def hook_context(answers: Mapping[str, Any] | None = None) -> dict[str, Any]:
     options = {k: v for k, v in context["cookiecutter"].items() if not k.startswith("_")}
     context["_cookiecutter"] = options
     context["cookiecutter"].update(prompt_for_config(context, no_input=True))
+    context["cookiecutter"]["_repo_dir"] = str(REPOSITORY_ROOT)
     return context
 
 

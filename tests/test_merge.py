@@ -1,181 +1,122 @@
-"""The post-generation merges, on strings: each edit adds only its lines, keeps every other
-byte, is idempotent, and refuses (changing nothing) where a safe edit is impossible."""
+"""The text merges, on strings: each edit adds only its lines, keeps every other byte, is
+idempotent, and refuses (changing nothing) where a safe edit is impossible."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import yaml
+from backup_wiring import compose_text, env_text, text_edit
+from backup_wiring.backup_service import scalar
 
 SERVICE = """\
   # db-backup runner
   db-backup:
     depends_on:
-      __POSTGRES_SERVICE__:
-        condition: __POSTGRES_CONDITION__
+      postgres:
+        condition: service_started
     volumes:
       - ./backups:/backups
 """
+ADDED = SERVICE.splitlines()
 
 
-# name, compose text before, compose text after adding the mount (service not added)
-MOUNT_CASES = [
+def added(indent: int = 2, step: int = 2) -> str:
+    """SERVICE re-indented as the merge writes it into a file with this layout."""
+    return "".join(line + "\n" for line in text_edit.reindent(SERVICE, indent, step))
+
+
+# name, compose text before, compose text after adding SERVICE
+SERVICE_CASES = [
     (
-        "appends-to-volumes-keeping-comments",
-        "# top comment\n"
-        "services:\n"
-        "  postgres:  # the database\n"
-        "    image: postgres:16\n"
-        "    volumes:\n"
-        "      - data:/var/lib/postgresql/data  # keep\n"
-        "      # - ./old:/old\n"
-        "    ports: ['5432:5432']\n"
-        "volumes:\n"
-        "  data: {}\n",
-        "# top comment\n"
-        "services:\n"
-        "  postgres:  # the database\n"
-        "    image: postgres:16\n"
-        "    volumes:\n"
-        "      - data:/var/lib/postgresql/data  # keep\n"
-        "      - ./backups:/backups\n"
-        "      # - ./old:/old\n"
-        "    ports: ['5432:5432']\n"
-        "volumes:\n"
-        "  data: {}\n",
-    ),
-    (
-        "adds-volumes-when-postgres-has-none",
-        "services:\n  postgres:\n    image: postgres:16\n    restart: always\n"
-        "  app:\n    image: app\n",
-        "services:\n  postgres:\n    image: postgres:16\n    restart: always\n"
-        "    volumes:\n      - ./backups:/backups\n  app:\n    image: app\n",
-    ),
-    (
-        "mount-already-present-is-untouched",
-        "services:\n  postgres:\n    image: postgres\n    volumes:\n      - ./backups:/backups\n",
-        "services:\n  postgres:\n    image: postgres\n    volumes:\n      - ./backups:/backups\n",
-    ),
-    (
-        "other-source-already-mounted-at-backups-is-untouched",
-        "services:\n  postgres:\n    volumes:\n      - /srv/dumps:/backups:rw\n",
-        "services:\n  postgres:\n    volumes:\n      - /srv/dumps:/backups:rw\n",
-    ),
-    (
-        "long-syntax-target-backups-is-untouched",
-        "services:\n  postgres:\n    volumes:\n      - type: bind\n        source: ./b\n"
-        "        target: /backups\n",
-        "services:\n  postgres:\n    volumes:\n      - type: bind\n        source: ./b\n"
-        "        target: /backups\n",
-    ),
-    (
-        "long-syntax-entry-then-append-after-its-last-line",
-        "services:\n  postgres:\n    volumes:\n      - type: volume\n        source: data\n"
-        "        target: /var/lib/postgresql/data\n    restart: always\n",
-        "services:\n  postgres:\n    volumes:\n      - type: volume\n        source: data\n"
-        "        target: /var/lib/postgresql/data\n      - ./backups:/backups\n"
-        "    restart: always\n",
+        "appended-at-the-end-of-services-before-the-next-key",
+        "# top comment\nservices:\n  postgres:  # the database\n    image: postgres:16\n"
+        "  web:\n    image: nginx  # front\n\nvolumes:\n  data: {}\n",
+        "# top comment\nservices:\n  postgres:  # the database\n    image: postgres:16\n"
+        "  web:\n    image: nginx  # front\n" + added() + "\nvolumes:\n  data: {}\n",
     ),
     (
         "four-space-indentation",
-        "services:\n    postgres:\n        image: postgres:16\n        volumes:\n"
-        "            - data:/data\n",
-        "services:\n    postgres:\n        image: postgres:16\n        volumes:\n"
-        "            - data:/data\n            - ./backups:/backups\n",
-    ),
-    (
-        "four-space-indentation-without-volumes",
         "services:\n    postgres:\n        image: postgres:16\n",
-        "services:\n    postgres:\n        image: postgres:16\n        volumes:\n"
-        "            - ./backups:/backups\n",
-    ),
-    (
-        "indentless-sequence",
-        "services:\n  postgres:\n    volumes:\n    - data:/data\n    image: postgres\n",
-        "services:\n  postgres:\n    volumes:\n    - data:/data\n    - ./backups:/backups\n"
-        "    image: postgres\n",
+        "services:\n    postgres:\n        image: postgres:16\n" + added(4, 4),
     ),
     (
         "crlf-line-endings-are-kept",
-        "services:\r\n  postgres:\r\n    volumes:\r\n      - data:/data\r\n",
-        "services:\r\n  postgres:\r\n    volumes:\r\n      - data:/data\r\n"
-        "      - ./backups:/backups\r\n",
+        "services:\r\n  postgres:\r\n    image: postgres\r\n",
+        "services:\r\n  postgres:\r\n    image: postgres\r\n" + added().replace("\n", "\r\n"),
     ),
     (
         "no-trailing-newline",
-        "services:\n  postgres:\n    volumes:\n      - data:/data",
-        "services:\n  postgres:\n    volumes:\n      - data:/data\n      - ./backups:/backups\n",
+        "services:\n  postgres:\n    image: postgres",
+        "services:\n  postgres:\n    image: postgres\n" + added(),
+    ),
+    (
+        "block-scalar-last-in-services",
+        "services:\n  postgres:\n    command: |\n      postgres -c x=1\n\nvolumes: {}\n",
+        "services:\n  postgres:\n    command: |\n      postgres -c x=1\n"
+        + added()
+        + "\nvolumes: {}\n",
+    ),
+    (
+        "comment-after-services-stays-after-the-service",
+        "services:\n  postgres:\n    image: postgres\n# trailing note\n",
+        "services:\n  postgres:\n    image: postgres\n" + added() + "# trailing note\n",
+    ),
+    (
+        "anchors-and-merge-keys-elsewhere-are-kept",
+        "x-db: &db\n  image: postgres:16\nservices:\n  postgres:\n    <<: *db\n"
+        "  replica:\n    <<: *db\n",
+        "x-db: &db\n  image: postgres:16\nservices:\n  postgres:\n    <<: *db\n"
+        "  replica:\n    <<: *db\n" + added(),
     ),
     (
         "tab-inside-a-value-is-kept",
-        "services:\n  postgres:\n    command: ['postgres', '-c', 'a=b\tc']\n    volumes:\n"
-        "      #\tcomment with a tab\n      - data:/data\n",
-        "services:\n  postgres:\n    command: ['postgres', '-c', 'a=b\tc']\n    volumes:\n"
-        "      #\tcomment with a tab\n      - data:/data\n      - ./backups:/backups\n",
-    ),
-    (
-        "postgres-service-found-by-image",
-        "services:\n  db:\n    image: docker.io/library/postgres:16-alpine\n"
-        "  web:\n    image: nginx\n",
-        "services:\n  db:\n    image: docker.io/library/postgres:16-alpine\n"
-        "    volumes:\n      - ./backups:/backups\n  web:\n    image: nginx\n",
-    ),
-    (
-        "block-scalar-last-in-service",
-        "services:\n  postgres:\n    command: |\n      postgres -c x=1\n\n  app:\n    image: a\n",
-        "services:\n  postgres:\n    command: |\n      postgres -c x=1\n"
-        "    volumes:\n      - ./backups:/backups\n\n  app:\n    image: a\n",
+        "services:\n  postgres:\n    command: ['postgres', '-c', 'a=b\tc']\n",
+        "services:\n  postgres:\n    command: ['postgres', '-c', 'a=b\tc']\n" + added(),
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("before", "after"), [c[1:] for c in MOUNT_CASES], ids=[c[0] for c in MOUNT_CASES]
+    ("before", "after"), [c[1:] for c in SERVICE_CASES], ids=[c[0] for c in SERVICE_CASES]
 )
-def test_backup_mount_is_added_once_and_nothing_else_changes(
-    post_gen: ModuleType, before: str, after: str
-) -> None:
-    """The mount lands in the postgres service's volumes; a second merge is a no-op."""
-    merged = post_gen.merge_compose(before, None)
+def test_service_is_added_and_nothing_else_changes(before: str, after: str) -> None:
+    """The service lands at the end of services in the file's own layout; the data of the
+    rest of the file is unchanged."""
+    merged = compose_text.add_service(before, "db-backup", SERVICE)
     assert merged == after
-    assert post_gen.merge_compose(merged, None) == merged
-    yaml.safe_load(merged)
+    data = yaml.safe_load(merged)
+    assert data["services"]["db-backup"]["depends_on"] == {
+        "postgres": {"condition": "service_started"}
+    }
+    del data["services"]["db-backup"]
+    assert data == yaml.safe_load(before)
+
+
+@pytest.mark.parametrize("indent", [2, 3, 4, 8])
+def test_service_comes_out_the_same_at_any_indentation(indent: int) -> None:
+    """Re-indented to the file's step, the service parses to the same data."""
+    pad = " " * indent
+    merged = compose_text.add_service(
+        f"services:\n{pad}postgres:\n{pad * 2}image: postgres:16\n", "db-backup", SERVICE
+    )
+    assert (
+        yaml.safe_load(merged)["services"]["db-backup"]
+        == yaml.safe_load("services:\n" + SERVICE)["services"]["db-backup"]
+    )
 
 
 # name, compose text that must be refused, words the reason contains
 REFUSED_CASES = [
     ("no-services", "volumes:\n  data: {}\n", "no services"),
-    ("no-postgres-service", "services:\n  web:\n    image: nginx\n", "no postgres service"),
-    (
-        "two-postgres-images",
-        "services:\n  a:\n    image: postgres:16\n  b:\n    image: postgres:15\n",
-        "several services",
-    ),
     ("unparsable", "services:\n  postgres:\n    image: [oops\n", "not valid YAML"),
     ("tab-indentation", "services:\n\tpostgres:\n\t\timage: postgres\n", "not valid YAML"),
-    (
-        "flow-style-volumes",
-        "services:\n  postgres:\n    volumes: [data:/data]\n",
-        "not a block list",
-    ),
     ("flow-style-services", "services: {postgres: {image: postgres}}\n", "block mapping"),
     (
-        "aliased-volumes",
-        "x-vols: &vols\n  - data:/data\nservices:\n  postgres:\n    volumes: *vols\n",
+        "aliased-services",
+        "x: &all\n  postgres:\n    image: postgres\nservices: *all\n",
         "anchor or alias",
-    ),
-    (
-        "anchored-volumes-shared-with-another-service",
-        "services:\n  postgres:\n    volumes: &vols\n      - data:/data\n  other:\n"
-        "    volumes: *vols\n",
-        "anchor or alias",
-    ),
-    (
-        "merge-key-in-service",
-        "x-base: &base\n  image: postgres\nservices:\n  postgres:\n    <<: *base\n",
-        "merge key",
     ),
     ("list-at-top-level", "- services\n", "block mapping"),
     ("empty-file", "", "block mapping"),
@@ -185,69 +126,52 @@ REFUSED_CASES = [
 @pytest.mark.parametrize(
     ("text", "reason"), [c[1:] for c in REFUSED_CASES], ids=[c[0] for c in REFUSED_CASES]
 )
-def test_compose_that_cannot_be_merged_safely_is_refused(
-    post_gen: ModuleType, text: str, reason: str
+def test_compose_that_cannot_be_edited_safely_is_refused(text: str, reason: str) -> None:
+    """An unsafe edit raises CannotMerge saying why (the caller then changes nothing)."""
+    with pytest.raises(compose_text.CannotMerge, match=reason):
+        compose_text.add_service(text, "db-backup", SERVICE)
+
+
+def test_a_service_that_would_not_come_out_as_written_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """An unsafe compose edit raises CannotMerge saying why (the caller then changes nothing)."""
-    with pytest.raises(post_gen.CannotMerge, match=reason):
-        post_gen.merge_compose(text, SERVICE)
+    """If re-indenting garbled the service, nothing is written."""
+    monkeypatch.setattr(compose_text, "reindent", lambda snippet, base, step: ["  db-backup: {}"])
+    with pytest.raises(compose_text.CannotMerge, match="would not come out as written"):
+        compose_text.add_service("services:\n  postgres:\n    image: x\n", "db-backup", SERVICE)
 
 
-def test_backup_service_is_appended_to_services_with_the_postgres_name(
-    post_gen: ModuleType,
-) -> None:
-    """db-backup goes at the end of services, before the next top-level key, pointing at the
-    postgres service by its name; the condition follows whether it has a healthcheck."""
-    before = (
-        "services:\n  db:\n    image: postgres:16\n    healthcheck:\n      test: ['CMD', 'true']\n"
-        "    volumes:\n      - data:/data\n  web:\n    image: nginx  # front\n\n"
-        "volumes:\n  data:\n"
-    )
-    expected = (
-        "services:\n  db:\n    image: postgres:16\n    healthcheck:\n      test: ['CMD', 'true']\n"
-        "    volumes:\n      - data:/data\n      - ./backups:/backups\n"
-        "  web:\n    image: nginx  # front\n"
-        "  # db-backup runner\n  db-backup:\n    depends_on:\n      db:\n"
-        "        condition: service_healthy\n    volumes:\n      - ./backups:/backups\n"
-        "\nvolumes:\n  data:\n"
-    )
-    merged = post_gen.merge_compose(before, SERVICE)
-    assert merged == expected
-    assert post_gen.merge_compose(merged, SERVICE) == merged
+def test_an_edit_that_would_change_other_data_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parse-and-compare guard refuses an edit that alters anything but the service."""
+    garbling = [*text_edit.reindent(SERVICE, 2, 2), "  postgres: {}"]
+    monkeypatch.setattr(compose_text, "reindent", lambda snippet, base, step: garbling)
+    with pytest.raises(compose_text.CannotMerge):
+        compose_text.add_service(
+            "services:\n  postgres:\n    image: postgres\n", "db-backup", SERVICE
+        )
 
 
-def test_backup_service_follows_four_space_indentation(post_gen: ModuleType) -> None:
-    """The added service uses the file's own indentation step."""
-    before = (
-        "services:\n    postgres:\n        image: postgres\n        volumes:\n            - d:/d\n"
-    )
-    merged = post_gen.merge_compose(before, SERVICE)
-    assert merged.endswith(
-        "    # db-backup runner\n    db-backup:\n        depends_on:\n            postgres:\n"
-        "                condition: service_started\n        volumes:\n"
-        "            - ./backups:/backups\n"
-    )
-    assert yaml.safe_load(merged)["services"]["db-backup"]["depends_on"] == {
-        "postgres": {"condition": "service_started"}
-    }
-
-
-def test_existing_backup_service_is_left_alone(post_gen: ModuleType) -> None:
-    """A project that already has a db-backup service keeps its own."""
-    before = (
-        "services:\n  postgres:\n    volumes:\n      - ./backups:/backups\n"
-        "  db-backup:\n    image: mine\n"
-    )
-    assert post_gen.merge_compose(before, SERVICE) == before
-
-
-def test_backup_service_is_refused_when_postgres_uses_its_own_networks(
-    post_gen: ModuleType,
-) -> None:
-    """db-backup could not reach a postgres on a custom network, so nothing is changed."""
-    text = "services:\n  postgres:\n    networks: [backend]\n    volumes:\n      - d:/d\n"
-    with pytest.raises(post_gen.CannotMerge, match="networks"):
-        post_gen.merge_compose(text, SERVICE)
+@pytest.mark.parametrize(
+    "value",
+    [
+        "app",
+        "5432",
+        "true",
+        "null",
+        "",
+        "${POSTGRES_PASSWORD:?Variable not set}",
+        "a: b",
+        "#x",
+        "- x",
+        'it\'s "quoted" \\ here',
+        "./backups:/backups",
+        ".envs/.production/.postgres",
+        "café",
+    ],
+)
+def test_scalars_read_back_as_the_same_string(value: str) -> None:
+    """Every value written into the service reads back as exactly that string."""
+    assert yaml.safe_load(f"key: {scalar(value)}") == {"key": value}
 
 
 BLOCK = "# ===\n# Database Backup Configuration\n# ===\nBACKUP_DIR=./backups\n"
@@ -267,11 +191,11 @@ ENV_CASES = [
 @pytest.mark.parametrize(
     ("before", "after"), [c[1:] for c in ENV_CASES], ids=[c[0] for c in ENV_CASES]
 )
-def test_env_example_block_is_appended_once(post_gen: ModuleType, before: str, after: str) -> None:
+def test_env_example_block_is_appended_once(before: str, after: str) -> None:
     """The backup block is appended unless its marker line is there; then nothing changes."""
-    merged = post_gen.merge_env_example(before, BLOCK)
+    merged = env_text.merge_env_example(before, BLOCK)
     assert merged == (before if after is None else after)
-    assert post_gen.merge_env_example(merged, BLOCK) == merged
+    assert env_text.merge_env_example(merged, BLOCK) == merged
 
 
 IGNORE = "# Database backups\nbackups/\nscripts/backup-config.env\n"
@@ -291,30 +215,59 @@ GITIGNORE_CASES = [
 @pytest.mark.parametrize(
     ("before", "after"), [c[1:] for c in GITIGNORE_CASES], ids=[c[0] for c in GITIGNORE_CASES]
 )
-def test_gitignore_gains_only_missing_patterns(
-    post_gen: ModuleType, before: str, after: str
-) -> None:
+def test_gitignore_gains_only_missing_patterns(before: str, after: str) -> None:
     """Patterns already ignored (in any equivalent spelling) are not repeated."""
-    merged = post_gen.merge_gitignore(before, IGNORE)
+    merged = env_text.merge_gitignore(before, IGNORE)
     if after is not None:
         assert merged == after
     assert merged.startswith(before)
-    assert post_gen.merge_gitignore(merged, IGNORE) == merged
-    keys = {post_gen.ignore_key(line) for line in merged.splitlines()}
+    assert env_text.merge_gitignore(merged, IGNORE) == merged
+    keys = {env_text.ignore_key(line) for line in merged.splitlines()}
     assert {"backups", "scripts/backup-config.env"} <= keys
 
 
-def test_gitignore_adds_just_the_missing_line(post_gen: ModuleType) -> None:
+def test_gitignore_adds_just_the_missing_line() -> None:
     """With backups/ already ignored, only the config line (and the comment) is added."""
-    merged = post_gen.merge_gitignore("node_modules/\nbackups/\n", IGNORE)
+    merged = env_text.merge_gitignore("node_modules/\nbackups/\n", IGNORE)
     assert merged == "node_modules/\nbackups/\n\n# Database backups\nscripts/backup-config.env\n"
 
 
-def test_line_splitting_matches_pyyaml_line_numbers(post_gen: ModuleType) -> None:
+# text, variables, result (None: only known where compose runs)
+INTERPOLATIONS = [
+    ("app", {}, "app"),
+    ("${DB}", {"DB": "shop"}, "shop"),
+    ("$DB-x", {"DB": "shop"}, "shop-x"),
+    ("${DB:-app}", {}, "app"),
+    ("${DB:-app}", {"DB": ""}, "app"),
+    ("${DB-app}", {"DB": ""}, ""),
+    ("${DB:?set DB}", {"DB": "shop"}, "shop"),
+    ("${DB:?set DB}", {}, None),
+    ("${DB}", {}, None),
+    ("${DB:+yes}", {"DB": "x"}, "yes"),
+    ("$$literal", {}, "$literal"),
+    ("postgres:${PG:-16}-alpine", {}, "postgres:16-alpine"),
+]
+
+
+@pytest.mark.parametrize(("text", "variables", "result"), INTERPOLATIONS)
+def test_compose_interpolation_is_resolved_like_compose(
+    text: str, variables: dict[str, str], result: str | None
+) -> None:
+    """``$VAR``, ``${VAR:-d}``, ``${VAR-d}``, ``${VAR:?e}``, ``${VAR:+v}`` and ``$$``."""
+    assert env_text.interpolate(text, variables) == result
+
+
+def test_env_files_are_read_as_compose_reads_them() -> None:
+    """Comments, ``export``, quotes and inline comments; malformed lines are skipped."""
+    text = "# c\nexport A=1\nB='two words'\nC=\"x\"\nD=v # note\nnot a line\nE=\n"
+    assert env_text.parse_env(text) == {"A": "1", "B": "two words", "C": "x", "D": "v", "E": ""}
+
+
+def test_line_splitting_matches_pyyaml_line_numbers() -> None:
     """Lines are split where PyYAML counts breaks, so marks index the right line."""
     text = "a: 1\r\nb: 2\rc: 3\nd: 4\x85e: 5"
     node = yaml.compose(text, Loader=yaml.SafeLoader)
-    lines = post_gen.split_lines(text)
+    lines = text_edit.split_lines(text)
     assert "".join(lines) == text
     for key, _ in node.value:
         assert lines[key.start_mark.line].startswith(key.value)
@@ -328,49 +281,5 @@ def test_fragment_paths_exist_in_template() -> None:
         / "{{cookiecutter.project_slug}}"
         / "_backup_fragments"
     )
-    expected = {"env.example", "gitignore", "compose.yml", "compose-db-backup-service.yml"}
+    expected = {"env.example", "env-database.example", "gitignore", "compose.yml"}
     assert {p.name for p in fragments.iterdir()} == expected
-
-
-REAL_SERVICE = (
-    Path(__file__).resolve().parents[1]
-    / "template"
-    / "{{cookiecutter.project_slug}}"
-    / "_backup_fragments"
-    / "compose-db-backup-service.yml"
-).read_text(encoding="utf-8")
-
-
-@pytest.mark.parametrize("indent", [2, 3, 4, 8])
-def test_shipped_service_comes_out_the_same_at_any_indentation(
-    post_gen: ModuleType, indent: int
-) -> None:
-    """The shipped db-backup service, re-indented to the file's step, parses to the same data."""
-    pad = " " * indent
-    before = f"services:\n{pad}postgres:\n{pad * 2}image: postgres:16\n"
-    merged = post_gen.merge_compose(before, REAL_SERVICE)
-    two_space = post_gen.merge_compose(
-        "services:\n  postgres:\n    image: postgres:16\n", REAL_SERVICE
-    )
-    assert yaml.safe_load(merged) == yaml.safe_load(two_space)
-    assert post_gen.merge_compose(merged, REAL_SERVICE) == merged
-
-
-def test_an_edit_that_would_change_other_data_is_refused(
-    post_gen: ModuleType, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The parse-and-compare guard refuses an edit that alters anything but the backup lines."""
-    text = "services:\n  postgres:\n    volumes:\n      - data:/data\n    image: postgres\n"
-    monkeypatch.setattr(post_gen, "BACKUP_MOUNT", "./backups:/backups\n    image: other")
-    with pytest.raises(post_gen.CannotMerge):
-        post_gen.merge_compose(text, None)
-
-
-def test_a_service_that_would_not_come_out_as_written_is_refused(
-    post_gen: ModuleType, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """If re-indenting garbled the service, nothing is written."""
-    text = "services:\n    postgres:\n        image: postgres\n"
-    monkeypatch.setattr(post_gen, "reindent", lambda snippet, base, step: ["    db-backup: {}"])
-    with pytest.raises(post_gen.CannotMerge, match="would not come out as written"):
-        post_gen.merge_compose(text, REAL_SERVICE)

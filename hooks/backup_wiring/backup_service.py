@@ -1,0 +1,121 @@
+"""The ``db-backup`` compose service, built from the database service it backs up.
+
+The service runs the project's backup tool in an image whose ``pg_dump`` has the
+server's major version (build argument ``PG_MAJOR``). It mounts the project read-only
+as its working directory, so the tool reads the same settings files, in the same order,
+as ``scripts/db-backup.sh`` on the host; ``environment:`` adds only what differs in the
+container (where the server is, where backups go) and the database service's own
+``POSTGRES_*`` values. It joins the database service's networks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from .compose_discovery import DatabaseService
+
+SERVICE_NAME = "db-backup"
+DOCKERFILE = "tools/db-backup/Dockerfile"
+PROJECT_MOUNT = "/project"
+BACKUPS_TARGET = "/backups"
+LOCAL_BACKUPS = "./backups"
+# The database's own settings that also describe how to log in to it.
+COPIED_PREFIX = "POSTGRES_"
+NOT_COPIED = frozenset({"POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_INITDB_ARGS"})
+PLAIN = re.compile(r"[A-Za-z0-9_./@-][A-Za-z0-9_./:@-]*")
+
+
+def scalar(value: str | None) -> str:
+    """A YAML scalar for ``value``: plain when that reads back the same, else quoted."""
+    if value is None:
+        return "null"
+    if PLAIN.fullmatch(value):
+        try:
+            if yaml.safe_load(f"k: {value}") == {"k": value}:
+                return value
+        except yaml.YAMLError:
+            pass
+    return json.dumps(value, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class BackupService:
+    """Everything that decides the service's text."""
+
+    database: DatabaseService
+    backups_source: str = LOCAL_BACKUPS
+    env_files: tuple[str, ...] = ()  # BACKUP_ENV_FILES for this file's database
+    run_command: str = "docker compose --profile backup run --rm db-backup"
+
+    @property
+    def host(self) -> str:
+        mode = self.database.network_mode or ""
+        same_network = mode == "host" or mode == f"service:{self.database.name}"
+        return "127.0.0.1" if same_network else self.database.name
+
+    def environment(self) -> list[tuple[str, str | None]]:
+        """Where the server is, where backups go, then the database's own POSTGRES_*."""
+        pairs: list[tuple[str, str | None]] = [
+            ("POSTGRES_HOST", self.host),
+            ("POSTGRES_PORT", "5432"),
+            ("BACKUP_DIR", BACKUPS_TARGET),
+        ]
+        if self.env_files:
+            pairs.append(("BACKUP_ENV_FILES", ",".join(self.env_files)))
+        for name, value in self.database.environment:
+            if name.startswith(COPIED_PREFIX) and name not in NOT_COPIED:
+                pairs.append((name, value))
+        secret_file = self.database.setting("POSTGRES_PASSWORD_FILE")
+        if secret_file is not None:
+            pairs.append(("PGPASSWORD_FILE", secret_file))
+        return pairs
+
+    def snippet(self) -> str:
+        """The service as 2-space YAML lines under ``services:``, with a short comment."""
+        database = self.database
+        condition = "service_healthy" if database.healthcheck else "service_started"
+        lines = [
+            "  # Backups of service " + database.name + " (see tools/db-backup/README.md):",
+            "  #   " + self.run_command + " --verify",
+            "  # Reads the project's settings (read-only, as scripts/db-backup.sh does);",
+            "  # the values below win over them.",
+            f"  {SERVICE_NAME}:",
+            "    build:",
+            "      context: .",
+            f"      dockerfile: {DOCKERFILE}",
+        ]
+        if database.server.major is not None:
+            lines += ["      args:", f'        PG_MAJOR: "{database.server.major}"']
+        lines += [
+            "    profiles:",
+            "      - backup",
+            "    depends_on:",
+            f"      {scalar(database.name)}:",
+            f"        condition: {condition}",
+            f"    working_dir: {PROJECT_MOUNT}",
+            "    environment:",
+        ]
+        lines += [f"      {name}: {scalar(value)}" for name, value in self.environment()]
+        if database.network_mode is not None:
+            lines.append(f"    network_mode: {scalar(database.network_mode)}")
+        elif database.networks:
+            lines.append("    networks:")
+            lines += [f"      - {scalar(name)}" for name in database.networks]
+        if database.secrets:
+            lines.append("    secrets:")
+            lines += [f"      - {scalar(name)}" for name in database.secrets]
+        lines += [
+            "    volumes:",
+            f"      - {scalar(f'.:{PROJECT_MOUNT}:ro')}",
+            f"      - {scalar(f'{self.backups_source}:{BACKUPS_TARGET}')}",
+        ]
+        return "".join(line + "\n" for line in lines)
+
+    def data(self) -> Any:
+        """The service as compose reads it."""
+        return yaml.safe_load("services:\n" + self.snippet())["services"][SERVICE_NAME]
