@@ -224,3 +224,20 @@ def bench(c: Context, name: str = "", args: str = "") -> None:
         raise Exit(f"no benchmark matches benchmarks/{name}.py")
     for script in scripts:
         c.run(shlex.join([PYTHON, str(script), *shlex.split(args)]), echo=True)
+
+
+@task(help={"check": "Only list stale files (exit 1 when there are some)."})
+def settings_docs(c: Context, check: bool = False) -> None:
+    """Regenerate the env examples and README settings tables from the tool's settings table."""
+    project = ROOT / "template" / "{{cookiecutter.project_slug}}"
+    sys.path.insert(0, str(project / "tools" / "db-backup" / "src"))
+    from db_backup import variables_docs
+
+    expected = variables_docs.expected_files(project, template=True)
+    fragment = project / "_backup_fragments" / "env.example"
+    expected[fragment] = variables_docs.fragment_example(template=True)
+    stale = variables_docs.stale_files(expected) if check else variables_docs.regenerate(expected)
+    for path in stale:
+        print(f"{'stale' if check else 'rewritten'}: {path.relative_to(ROOT)}")
+    if check and stale:
+        raise Exit("run: ./dev settings-docs", code=1)

@@ -77,6 +77,20 @@ def prune_dry_run(c: Context, type: str = "daily") -> None:
     _run(c, "--dry-run", _type_flag(type))
 
 
+@task(help={"check": "only report stale files (exit 1 when there are some)"})
+def settings_docs(c: Context, check: bool = False) -> None:
+    """Rewrite the env examples and README settings tables from src/db_backup/variables.py."""
+    sys.path.insert(0, str(TOOL_DIR / "src"))
+    from db_backup import variables_docs
+
+    expected = variables_docs.expected_files(PROJECT_ROOT)
+    stale = variables_docs.stale_files(expected) if check else variables_docs.regenerate(expected)
+    for path in stale:
+        print(f"{'stale' if check else 'rewritten'}: {path.relative_to(PROJECT_ROOT)}")
+    if check and stale:
+        raise Exit(f"run: {variables_docs.REGENERATE}", code=1)
+
+
 @task
 def test(c: Context) -> None:
     """Run the backup tool's own unit tests (no database needed)."""

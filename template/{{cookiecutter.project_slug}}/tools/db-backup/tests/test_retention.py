@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from db_backup import retention
+from db_backup.config import read_retention
 from db_backup.errors import CleanupError, ConfigError, UploadError
 from db_backup.retention import DELETE, IGNORE, KEEP, Entry, RetentionPolicy
 from db_backup.storage.remote import RemoteObject
@@ -347,7 +348,7 @@ def test_plan_rejects_an_unknown_type() -> None:
 def test_policy_reads_the_environment(env: dict[str, str], expected: dict | None) -> None:
     from db_backup import defaults
 
-    result = RetentionPolicy.from_env(env)
+    result = read_retention(env)
     want = {
         "daily_days": defaults.BACKUP_RETENTION_DAILY,
         "weekly_weeks": defaults.BACKUP_RETENTION_WEEKLY,
@@ -376,7 +377,7 @@ def test_a_bad_value_is_a_configuration_error_naming_the_variable(
     variable: str, value: str
 ) -> None:
     with pytest.raises(ConfigError) as caught:
-        RetentionPolicy.from_env({variable: value})
+        read_retention({variable: value})
     assert caught.value.exit_code == 2
     assert variable in caught.value.msg
 

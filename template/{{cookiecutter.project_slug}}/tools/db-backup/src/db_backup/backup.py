@@ -18,6 +18,7 @@ from typing import Any
 
 from . import defaults
 from .atomic import FILE_MODE, remove_quietly
+from .compression import compress_command
 from .config import Settings
 from .dump import PARTIAL_MARKER, DumpResult, write_dump
 from .errors import BackupError, CleanupError, ConfigError, VerifyError
@@ -26,7 +27,7 @@ from .log import Logger
 from .metrics import RunMetrics, write_metrics
 from .naming import FAILED_SUFFIX, parse_backup_name
 from .server import ServerInfo, probe
-from .tools import client_major_version, compress_command, find_tool
+from .tools import client_major_version, find_tool
 from .units import human_duration, human_rate, human_size
 
 DIR_MODE = 0o700
@@ -177,7 +178,7 @@ def _run(settings: Settings, log: Logger, progress: _Progress) -> BackupResult:
 
     check_tools(settings)
     prepare_backup_dir(settings.backup_dir)
-    server = probe(connection, settings.env)
+    server = probe(connection)
     client_major = check_client_version(server)
     log.debug(
         f"connected as {server.user} to {server.database}: PostgreSQL {server.version}, "

@@ -23,6 +23,7 @@ from .config import Options, Settings, load_settings
 from .errors import BackupError, ConfigError, Interrupted
 from .log import Logger
 from .naming import SCHEMA_SUFFIX, TYPE_CHOICES
+from .variables_docs import help_epilog
 
 PROG = "db-backup"
 
@@ -31,18 +32,7 @@ Creates PostgreSQL database backups with configurable retention policy:
 pg_dump (plain SQL) compressed with pigz/gzip (or zstd), written atomically
 with a .sha256 beside it, optionally verified, uploaded to S3 and pruned."""
 
-EPILOG = """\
-Environment variables (process environment over scripts/backup-config.env,
-over the files in BACKUP_ENV_FILES, over the project's .env):
-  POSTGRES_HOST, POSTGRES_PORT, POSTGRES_DB, POSTGRES_USER,
-  PGPASSWORD | PGPASSWORD_FILE | PGPASSFILE | POSTGRES_PASSWORD,
-  POSTGRES_HOST_AUTH_METHOD, PGCONNECT_TIMEOUT, BACKUP_ENV_FILES
-  BACKUP_DIR, BACKUP_COMPRESSION, BACKUP_COMPRESSION_LEVEL, BACKUP_TYPE,
-  BACKUP_WEEKLY_DAY, BACKUP_RETENTION_DAILY, BACKUP_RETENTION_WEEKLY,
-  BACKUP_RETENTION_MONTHLY, BACKUP_KEEP_MIN, BACKUP_S3_BUCKET, BACKUP_S3_PREFIX,
-  BACKUP_LOG_FORMAT, BACKUP_METRICS_FILE, BACKUP_CONFIG_FILE
-  (all of them, with defaults: tools/db-backup/README.md)
-
+EXAMPLES = """\
 Examples:
   db-backup.sh                       # daily backup with defaults
   db-backup.sh --type=weekly         # weekly backup
@@ -70,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description=DESCRIPTION,
-        epilog=EPILOG,
+        epilog=f"{help_epilog()}\n\n{EXAMPLES}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )

@@ -1,14 +1,14 @@
-"""Settings: the command-line options plus the environment, read once, validated up front.
+"""Settings: the command-line options plus every settings source, read once, validated up front.
 
-The environment is the process environment laid over an optional env file
-(``scripts/backup-config.env`` under the project root, or the file named by
-``BACKUP_CONFIG_FILE``). Every value is checked here, so a bad one is a
+The sources (process environment, config file, ``BACKUP_ENV_FILES``, the
+project's ``.env``) are merged here; every variable is then read through the
+table in ``variables`` into typed objects (``ConnectionInfo``, ``Compression``,
+``RetentionPolicy``, ``VerifySettings``, ``S3Settings``), so a bad value is a
 ``ConfigError`` (exit 2) before anything is dumped. Nothing is read at import time.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 from collections.abc import Mapping
@@ -17,17 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import defaults
+from .compression import LEVEL_RANGES, Compression
+from .connection import ConnectionInfo, libpq_variables
 from .envfile import read_env_file
 from .errors import ConfigError
-from .log import LOG_FORMATS
-from .naming import BACKUP_TYPES, TYPE_CHOICES, WEEKDAYS, resolve_auto_type
-from .tools import COMPRESSIONS, LEVEL_RANGES, Compression
-from .values import get_choice, get_int, get_str
+from .naming import resolve_auto_type
+from .retention import RetentionPolicy
+from .variables import SECRETS, read_int, read_text
 
 if TYPE_CHECKING:
-    from .retention import RetentionPolicy
-    from .storage.s3 import S3Settings
-    from .verify import VerifySettings
+    from .storage.s3_settings import S3Settings
 
 PROJECT_ROOT_VARIABLE = "DB_BACKUP_PROJECT_ROOT"
 CONFIG_FILE_VARIABLE = "BACKUP_CONFIG_FILE"
@@ -35,23 +34,8 @@ DEFAULT_CONFIG_FILE = Path("scripts") / "backup-config.env"
 ENV_FILES_VARIABLE = "BACKUP_ENV_FILES"
 DOTENV_FILE = Path(".env")
 TRUST_VARIABLE = "POSTGRES_HOST_AUTH_METHOD"
-DEFAULT_CONNECT_TIMEOUT = 10
-APPLICATION_NAME = "db-backup"
 
-# Variables a child process must not inherit: the connection is described by ours alone.
-_CONNECTION_VARIABLES = (
-    "PGHOST",
-    "PGHOSTADDR",
-    "PGPORT",
-    "PGUSER",
-    "PGDATABASE",
-    "PGPASSWORD",
-    "PGPASSFILE",
-    "PGSERVICE",
-    "PGCONNECT_TIMEOUT",
-    "PGAPPNAME",
-    "PGPASSWORD_FILE",
-)
+__all__ = ["ConnectionInfo", "Options", "Settings", "VerifySettings", "load_settings"]
 
 
 @dataclass(frozen=True)
@@ -67,45 +51,10 @@ class Options:
 
 
 @dataclass(frozen=True)
-class ConnectionInfo:
-    """Where the database is and how to log in; the password only ever goes into a child's env."""
+class VerifySettings:
+    """How far verification goes."""
 
-    host: str
-    port: int
-    dbname: str
-    user: str
-    password: str | None = field(default=None, repr=False)
-    passfile: Path | None = None
-    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT
-    # Other libpq variables of the settings (PGSSLMODE, PGOPTIONS...), env file included,
-    # so every child connects the same way whatever environment it starts from.
-    libpq_env: tuple[tuple[str, str], ...] = ()
-
-    def child_env(self, base: Mapping[str, str]) -> dict[str, str]:
-        """The environment for psql/pg_dump: ``base`` with this connection's PG* variables."""
-        env = {k: v for k, v in base.items() if k not in _CONNECTION_VARIABLES}
-        env.update(self.libpq_env)
-        env.update(
-            PGHOST=self.host,
-            PGPORT=str(self.port),
-            PGUSER=self.user,
-            PGDATABASE=self.dbname,
-            PGCONNECT_TIMEOUT=str(self.connect_timeout),
-            PGAPPNAME=APPLICATION_NAME,
-        )
-        if self.password is not None:
-            env["PGPASSWORD"] = self.password
-        elif self.passfile is not None:
-            env["PGPASSFILE"] = str(self.passfile)
-        return env
-
-    def with_dbname(self, name: str) -> ConnectionInfo:
-        """The same server and credentials, another database (for scratch restores)."""
-        return dataclasses.replace(self, dbname=name)
-
-    def describe(self) -> str:
-        """``user@host:port/dbname``, for logs (no password)."""
-        return f"{self.user}@{self.host}:{self.port}/{self.dbname}"
+    restore_mode: str = "auto"  # auto: test-restore when the role may create databases
 
 
 @dataclass(frozen=True)
@@ -128,10 +77,10 @@ class Settings:
     env_file: Path | None
     password_source: str
     env_files: tuple[Path, ...]  # BACKUP_ENV_FILES, then .env: lower-priority sources read
-    env: Mapping[str, str] = field(repr=False)
     verify_settings: VerifySettings = field(repr=False)
     retention: RetentionPolicy = field(repr=False)
     s3: S3Settings | None = field(repr=False)
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # values never to log
 
 
 def project_root_from(environ: Mapping[str, str]) -> Path:
@@ -275,7 +224,7 @@ def read_connection(
     env: Mapping[str, str], project_root: Path, *, require_password: bool = True
 ) -> tuple[ConnectionInfo, str]:
     """The connection settings (``POSTGRES_*``, ``PGCONNECT_TIMEOUT``) and the password's source."""
-    dbname = get_str(env, "POSTGRES_DB", defaults.POSTGRES_DB)
+    dbname = read_text(env, "POSTGRES_DB")
     if "/" in dbname or "\0" in dbname or dbname.startswith("."):
         raise ConfigError(
             f"POSTGRES_DB {dbname!r} cannot be part of a backup file name (no '/', no leading '.')"
@@ -287,34 +236,37 @@ def read_connection(
             raise
         password, passfile, source = None, None, "nowhere"
     connection = ConnectionInfo(
-        host=get_str(env, "POSTGRES_HOST", "localhost"),
-        port=get_int(env, "POSTGRES_PORT", defaults.POSTGRES_PORT, minimum=1, maximum=65535),
+        host=read_text(env, "POSTGRES_HOST"),
+        port=read_int(env, "POSTGRES_PORT"),
         dbname=dbname,
-        user=get_str(env, "POSTGRES_USER", defaults.POSTGRES_USER),
+        user=read_text(env, "POSTGRES_USER"),
         password=password,
         passfile=passfile,
-        connect_timeout=get_int(
-            env, "PGCONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, minimum=1, maximum=3600
-        ),
-        libpq_env=tuple(
-            sorted(
-                (k, v)
-                for k, v in env.items()
-                if k.startswith("PG") and k not in _CONNECTION_VARIABLES
-            )
-        ),
+        connect_timeout=read_int(env, "PGCONNECT_TIMEOUT"),
+        libpq_env=libpq_variables(env),
     )
     return connection, source
 
 
 def read_compression(env: Mapping[str, str]) -> Compression:
     """``BACKUP_COMPRESSION`` (gzip|zstd), ``BACKUP_COMPRESSION_LEVEL``, ``..._THREADS``."""
-    name = get_choice(env, "BACKUP_COMPRESSION", COMPRESSIONS, defaults.BACKUP_COMPRESSION)
+    name = read_text(env, "BACKUP_COMPRESSION")
     low, high = LEVEL_RANGES[name]
-    default_level = min(max(defaults.BACKUP_COMPRESSION_LEVEL, low), high)
-    level = get_int(env, "BACKUP_COMPRESSION_LEVEL", default_level, minimum=low, maximum=high)
-    threads = get_int(env, "BACKUP_COMPRESSION_THREADS", 0, minimum=0, maximum=1024)
-    return Compression(name, level, threads)
+    # The generated level suits the generated compression; clamp it for the other one.
+    level = min(
+        max(read_int(env, "BACKUP_COMPRESSION_LEVEL", minimum=low, maximum=high), low), high
+    )
+    return Compression(name, level, read_int(env, "BACKUP_COMPRESSION_THREADS"))
+
+
+def read_retention(env: Mapping[str, str]) -> RetentionPolicy:
+    """``BACKUP_RETENTION_DAILY|WEEKLY|MONTHLY`` and ``BACKUP_KEEP_MIN``."""
+    return RetentionPolicy(
+        daily_days=read_int(env, "BACKUP_RETENTION_DAILY"),
+        weekly_weeks=read_int(env, "BACKUP_RETENTION_WEEKLY"),
+        monthly_months=read_int(env, "BACKUP_RETENTION_MONTHLY"),
+        keep_min=read_int(env, "BACKUP_KEEP_MIN"),
+    )
 
 
 def resolve_type(requested: str, today: dt.date, weekly_day: str) -> str:
@@ -339,49 +291,39 @@ def load_settings(
         env, project_root, require_password=options.mode in ("backup", "verify-file")
     )
 
-    requested = options.backup_type or get_choice(env, "BACKUP_TYPE", TYPE_CHOICES, "daily")
-    if requested not in TYPE_CHOICES:
-        raise ConfigError(f"--type must be one of {', '.join(TYPE_CHOICES)}, got {requested!r}")
-    weekly_day = get_choice(env, "BACKUP_WEEKLY_DAY", WEEKDAYS, defaults.BACKUP_WEEKLY_DAY)
+    requested = options.backup_type or read_text(env, "BACKUP_TYPE")
+    weekly_day = read_text(env, "BACKUP_WEEKLY_DAY")
     backup_type = resolve_type(requested, today or dt.date.today(), weekly_day)
-    assert backup_type in BACKUP_TYPES
 
-    backup_dir = _resolve(
-        Path(get_str(env, "BACKUP_DIR", str(project_root / "backups"))).expanduser(), project_root
-    )
-    metrics = get_str(env, "BACKUP_METRICS_FILE")
-    metrics_file = _resolve(Path(metrics).expanduser(), project_root) if metrics else None
-
-    from . import retention, verify
-
+    metrics = read_text(env, "BACKUP_METRICS_FILE")
     return Settings(
         options=options,
         connection=connection,
         project_root=project_root,
-        backup_dir=backup_dir,
+        backup_dir=_resolve(Path(read_text(env, "BACKUP_DIR")).expanduser(), project_root),
         backup_type=backup_type,
         requested_type=requested,
         schema_only=options.schema_only,
         verify=options.verify,
         verbose=options.verbose,
         compression=read_compression(env),
-        log_format=get_choice(env, "BACKUP_LOG_FORMAT", LOG_FORMATS, "text"),
-        metrics_file=metrics_file,
+        log_format=read_text(env, "BACKUP_LOG_FORMAT"),
+        metrics_file=_resolve(Path(metrics).expanduser(), project_root) if metrics else None,
         weekly_day=weekly_day,
         env_file=sources.config_file,
         env_files=tuple(p for p in (*sources.env_files, sources.dotenv) if p is not None),
         password_source=password_source,
-        env=env,
-        verify_settings=verify.VerifySettings.from_env(env),
-        retention=retention.RetentionPolicy.from_env(env),
+        verify_settings=VerifySettings(restore_mode=read_text(env, "BACKUP_VERIFY_RESTORE")),
+        retention=read_retention(env),
         s3=_read_s3(env),
+        secrets=tuple(env[name] for name in SECRETS if env.get(name)),
     )
 
 
 def _read_s3(env: Mapping[str, str]) -> S3Settings | None:
-    """S3 settings when ``BACKUP_S3_BUCKET`` is set; the S3 module is imported only then."""
-    if not get_str(env, "BACKUP_S3_BUCKET"):
+    """S3 settings when ``BACKUP_S3_BUCKET`` is set; the S3 modules are imported only then."""
+    if not read_text(env, "BACKUP_S3_BUCKET"):
         return None
-    from .storage import s3
+    from .storage.s3_settings import S3Settings
 
-    return s3.S3Settings.from_env(env)
+    return S3Settings.from_env(env)

@@ -1,6 +1,7 @@
 """Values chosen when this project was generated; the environment overrides each."""
 
 PROJECT_NAME = {{ cookiecutter.project_name | tojson }}
+PROJECT_SLUG = {{ cookiecutter.project_slug | tojson }}
 POSTGRES_DB = {{ cookiecutter.postgres_db | tojson }}
 POSTGRES_USER = {{ cookiecutter.postgres_user | tojson }}
 POSTGRES_PORT = {{ cookiecutter.postgres_port | int }}

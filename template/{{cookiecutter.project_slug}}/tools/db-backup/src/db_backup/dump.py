@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import create_exclusive, publish, remove_quietly, write_text_atomic
+from .compression import Compression, compress_command
 from .config import Settings
 from .errors import DumpError
 from .log import Logger
 from .naming import backup_filename, checksum_filename
 from .pipeline import Pipeline, PipelineError, Stage
-from .tools import Compression, compress_command, find_tool
+from .tools import find_tool
 
 CHUNK_SIZE = 1 << 20
 PARTIAL_MARKER = ".partial-"
@@ -123,7 +124,7 @@ def write_dump(settings: Settings, log: Logger, *, started: dt.datetime) -> Dump
 
     filename = next_free_name()
     temporary = backup_dir / partial_name(filename)
-    env = settings.connection.child_env(settings.env)
+    env = settings.connection.child_env()
     log.debug(f"running: {Pipeline(stages).describe()} > {temporary}")
 
     def debug_line(stage: str, line: str) -> None:

@@ -12,10 +12,11 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from .compression import EXTENSIONS
+
 BACKUP_TYPES = ("daily", "weekly", "monthly")
 TYPE_CHOICES = (*BACKUP_TYPES, "auto")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-EXTENSIONS = {"gzip": ".sql.gz", "zstd": ".sql.zst"}
 CHECKSUM_SUFFIX = ".sha256"
 FAILED_SUFFIX = ".failed"
 SCHEMA_SUFFIX = "_schema"

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import IO, Any
 
-from .config import ConnectionInfo
+from .connection import ConnectionInfo
 from .dumpscan import ScanResult, display
 from .errors import DatabaseConnectionError, VerifyError
 from .log import Logger
@@ -112,9 +112,7 @@ class Psql:
 
     def env(self) -> dict[str, str]:
         """The child environment: this connection, the dump's client encoding."""
-        env = self.connection.child_env(os.environ)
-        env["PGCLIENTENCODING"] = self.client_encoding
-        return env
+        return self.connection.child_env(client_encoding=self.client_encoding)
 
     def rows(self, sql: str, *, what: str, quick: bool = False) -> list[list[str]]:
         """Run ``sql`` (read from stdin) and return its rows; ``VerifyError`` naming ``what``.
@@ -228,7 +226,7 @@ class ScratchRestore:
             "-f",
             "-",
         ]
-        env = self.connection.child_env(os.environ)
+        env = self.connection.child_env()
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
         self._proc = subprocess.Popen(
             command,

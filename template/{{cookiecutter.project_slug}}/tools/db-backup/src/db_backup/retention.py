@@ -24,12 +24,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from . import defaults
 from .errors import CleanupError, ConfigError, UploadError
 from .naming import (
     BACKUP_TYPES,
@@ -40,7 +39,6 @@ from .naming import (
     parse_backup_name,
 )
 from .units import human_size
-from .values import get_int
 
 if TYPE_CHECKING:
     from .storage.remote import RemoteObject
@@ -57,9 +55,6 @@ IGNORE = "ignore"
 # Stands for the backup a real run would make, in the dry run's plan.
 NEXT_BACKUP = "(next backup)"
 
-# Generous upper bounds (about a century) so a typo cannot overflow a timedelta.
-_MAX_DAYS = 36_500
-
 _RETENTION_VARIABLES = {
     "daily": "BACKUP_RETENTION_DAILY",
     "weekly": "BACKUP_RETENTION_WEEKLY",
@@ -67,28 +62,6 @@ _RETENTION_VARIABLES = {
 }
 _UNITS = {"daily": "day", "weekly": "week", "monthly": "month"}
 _UNIT_DAYS = {"daily": 1, "weekly": DAYS_PER_WEEK, "monthly": DAYS_PER_MONTH}
-
-
-def _read_count(env: Mapping[str, str], backup_type: str, default: int) -> int:
-    unit = _UNITS[backup_type]
-    return _with_hint(
-        lambda: get_int(
-            env,
-            _RETENTION_VARIABLES[backup_type],
-            default,
-            minimum=0,
-            maximum=_MAX_DAYS // _UNIT_DAYS[backup_type],
-        ),
-        f"an age in {unit}s after which {backup_type} backups are deleted; "
-        f"0 keeps every {backup_type} backup",
-    )
-
-
-def _with_hint(read: Callable[[], int], hint: str) -> int:
-    try:
-        return read()
-    except ConfigError as exc:
-        raise ConfigError(exc.msg, detail=exc.detail, hint=hint) from None
 
 
 @dataclass(frozen=True)
@@ -99,21 +72,6 @@ class RetentionPolicy:
     weekly_weeks: int
     monthly_months: int
     keep_min: int = DEFAULT_KEEP_MIN
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> RetentionPolicy:
-        """Read the policy; a negative or non-numeric value is a ``ConfigError`` naming it."""
-        return cls(
-            daily_days=_read_count(env, "daily", defaults.BACKUP_RETENTION_DAILY),
-            weekly_weeks=_read_count(env, "weekly", defaults.BACKUP_RETENTION_WEEKLY),
-            monthly_months=_read_count(env, "monthly", defaults.BACKUP_RETENTION_MONTHLY),
-            keep_min=_with_hint(
-                lambda: get_int(
-                    env, KEEP_MIN_VARIABLE, DEFAULT_KEEP_MIN, minimum=0, maximum=10_000
-                ),
-                "the number of newest good backups of each type always kept; 0 or more",
-            ),
-        )
 
     def count(self, backup_type: str) -> int:
         """The configured number of days, weeks or months for ``backup_type``."""

@@ -7,12 +7,10 @@ file is created, with the server's own words.
 
 from __future__ import annotations
 
-import os
 import subprocess
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .config import ConnectionInfo
+from .connection import ConnectionInfo
 from .errors import DatabaseConnectionError
 from .tools import find_tool
 
@@ -57,17 +55,13 @@ def server_message(stderr: str) -> tuple[str, str | None]:
     return first, rest
 
 
-def probe(connection: ConnectionInfo, base_env: Mapping[str, str] | None = None) -> ServerInfo:
-    """Log in and read the server version; ``DatabaseConnectionError`` (exit 3) on any failure.
-
-    ``base_env`` is the environment the child inherits (the merged settings, so libpq
-    variables such as ``PGSSLMODE`` in the env file apply); the process env by default.
-    """
+def probe(connection: ConnectionInfo) -> ServerInfo:
+    """Log in and read the server version; ``DatabaseConnectionError`` (exit 3) on any failure."""
     command = psql_command(find_tool("psql"), PROBE_SQL)
     try:
         done = subprocess.run(
             command,
-            env=connection.child_env(os.environ if base_env is None else base_env),
+            env=connection.child_env(),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,

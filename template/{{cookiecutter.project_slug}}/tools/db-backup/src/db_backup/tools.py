@@ -6,12 +6,8 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
 
 from .errors import ConfigError
-
-COMPRESSIONS = ("gzip", "zstd")
-LEVEL_RANGES = {"gzip": (1, 9), "zstd": (1, 19)}
 
 _CLIENT_HINT = (
     "install the PostgreSQL client of the server's major version or newer "
@@ -26,20 +22,6 @@ INSTALL_HINTS = {
     "pigz": "install pigz (Debian/Ubuntu: apt-get install pigz)",
     "zstd": "install zstd (Debian/Ubuntu: apt-get install zstd) or set BACKUP_COMPRESSION=gzip",
 }
-
-
-@dataclass(frozen=True)
-class Compression:
-    """How backups are compressed: ``gzip`` (pigz when present) or ``zstd``, a level, threads."""
-
-    name: str = "gzip"
-    level: int = 3
-    threads: int = 0  # 0: every available core
-
-    @property
-    def extension(self) -> str:
-        """The file extension this compression gives a backup."""
-        return ".sql.zst" if self.name == "zstd" else ".sql.gz"
 
 
 def find_tool(name: str) -> str:
@@ -59,37 +41,6 @@ def available_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
-
-
-def gzip_program() -> str:
-    """pigz when installed (parallel, same format), else gzip."""
-    return shutil.which("pigz") or find_tool("gzip")
-
-
-def compress_command(compression: Compression) -> list[str]:
-    """The compressor reading stdin and writing stdout."""
-    threads = compression.threads or available_cores()
-    if compression.name == "zstd":
-        return [find_tool("zstd"), f"-T{threads}", f"-{compression.level}", "-q", "-c"]
-    program = gzip_program()
-    command = [program]
-    if os.path.basename(program) == "pigz":
-        command += ["-p", str(threads)]
-    return [*command, f"-{compression.level}", "-c"]
-
-
-def decompress_command(compression: Compression | str) -> list[str]:
-    """The decompressor for a backup: ``[pigz|gzip, -dc]`` or ``[zstd, -dc, -q]``."""
-    name = compression if isinstance(compression, str) else compression.name
-    if name == "zstd":
-        return [find_tool("zstd"), "-dc", "-q"]
-    return [gzip_program(), "-dc"]
-
-
-def compression_for_file(filename: str) -> str:
-    """``zstd`` for ``.zst`` files, else ``gzip``."""
-    stem = filename.removesuffix(".failed")
-    return "zstd" if stem.endswith(".zst") else "gzip"
 
 
 _VERSION = re.compile(r"(\d+)(?:\.(\d+))?")

@@ -22,38 +22,28 @@ import hashlib
 import os
 import subprocess
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from .compression import (
+    MAGIC_BYTES_NEEDED,
+    codec_for_magic,
+    compression_for_file,
+    decompress_command,
+)
+from .config import VerifySettings
 from .dumpscan import DumpScanner, ScanResult
 from .errors import BackupError, DatabaseConnectionError, VerifyError
 from .log import Logger
 from .naming import checksum_filename
 from .pipeline import Pipeline, PipelineError, Stage, grow_pipe
-from .tools import compression_for_file, decompress_command
-from .values import get_choice
 
 if TYPE_CHECKING:
-    from .config import ConnectionInfo
+    from .connection import ConnectionInfo
     from .restore import RestoreReport, ScratchRestore
 
-RESTORE_MODES = ("auto", "always", "never")
 CHUNK_SIZE = 1 << 20
-_MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd"}
-
-
-@dataclass(frozen=True)
-class VerifySettings:
-    """How far verification goes."""
-
-    restore_mode: str = "auto"  # auto: test-restore when the role may create databases
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> VerifySettings:
-        """``BACKUP_VERIFY_RESTORE``: auto (default), always or never."""
-        return cls(restore_mode=get_choice(env, "BACKUP_VERIFY_RESTORE", RESTORE_MODES, "auto"))
 
 
 @dataclass(frozen=True)
@@ -256,13 +246,13 @@ def detect_compression(path: Path) -> str:
     """gzip or zstd, from the file's first bytes (its name when it is too short to tell)."""
     try:
         with path.open("rb") as handle:
-            head = handle.read(4)
+            head = handle.read(MAGIC_BYTES_NEEDED)
     except OSError as exc:
         raise VerifyError(f"decompress: cannot read {path}: {exc.strerror}") from None
-    for magic, name in _MAGIC.items():
-        if head.startswith(magic):
-            return name
-    if len(head) < 4:
+    codec = codec_for_magic(head)
+    if codec is not None:
+        return codec.name
+    if len(head) < MAGIC_BYTES_NEEDED:
         return compression_for_file(path.name)
     raise VerifyError(
         f"decompress: {path.name} is neither gzip nor zstd data",

@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..compression import EXTENSIONS, codec_for_name
 from ..errors import UploadError
-from ..naming import BACKUP_TYPES, CHECKSUM_SUFFIX, EXTENSIONS, FAILED_SUFFIX, parse_backup_name
+from ..naming import BACKUP_TYPES, CHECKSUM_SUFFIX, FAILED_SUFFIX, parse_backup_name
 from .remote import RemoteObject
 from .s3_errors import Target, translate
 from .s3_settings import MIB, S3Settings
@@ -31,7 +32,6 @@ PREFLIGHT_TIMEOUTS = {"connect_timeout": 5, "read_timeout": 15, "max_attempts": 
 TRANSFER_TIMEOUTS = {"connect_timeout": 10, "read_timeout": 120}
 CLEANUP_TIMEOUTS = {"connect_timeout": 5, "read_timeout": 30, "max_attempts": 2}
 MAX_CONCURRENCY = 4  # parts in flight; each streams from the file, memory stays bounded
-CONTENT_TYPES = {".sql.gz": "application/gzip", ".sql.zst": "application/zstd"}
 
 
 class S3Store:
@@ -159,11 +159,9 @@ class S3Store:
             options.pop("preferred_transfer_client")
             config = TransferConfig(**options)
         extra: dict[str, Any] = {"Metadata": {"sha256": sha256}, **self._encryption()}
-        content_type = next(
-            (t for ext, t in CONTENT_TYPES.items() if path.name.endswith(ext)), None
-        )
-        if content_type:
-            extra["ContentType"] = content_type
+        codec = codec_for_name(path.name)
+        if codec is not None:
+            extra["ContentType"] = codec.content_type
         if s.storage_class:
             extra["StorageClass"] = s.storage_class
         with create_transfer_manager(self._client("transfer"), config) as manager:

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .. import values
 from ..errors import ConfigError
 from ..naming import BACKUP_TYPES, CHECKSUM_SUFFIX
+from ..variables import read_bool, read_int, read_text
 
 MIB = 1024 * 1024
 MAX_PARTS = 10_000
@@ -74,22 +74,20 @@ class S3Settings:
     @classmethod
     def parse(cls, env: Mapping[str, str]) -> S3Settings | None:
         """``from_env`` without the boto3 check: pure parsing and validation."""
-        bucket = values.get_str(env, "BACKUP_S3_BUCKET")
+        bucket = read_text(env, "BACKUP_S3_BUCKET")
         if not bucket:
             return None
         _check_bucket(bucket)
         endpoint_url = _endpoint_url(env)
         custom_endpoint = endpoint_url is not None and not is_aws_endpoint(endpoint_url)
         sse = _sse(env)
-        kms_key_id = values.get_str(env, "BACKUP_S3_SSE_KMS_KEY_ID") or None
+        kms_key_id = read_text(env, "BACKUP_S3_SSE_KMS_KEY_ID") or None
         if kms_key_id and sse != "aws:kms":
             raise ConfigError("BACKUP_S3_SSE_KMS_KEY_ID needs BACKUP_S3_SSE=aws:kms")
-        part_mb = values.get_int(
-            env, "BACKUP_S3_PART_SIZE_MB", 0, minimum=MIN_PART_SIZE // MIB, maximum=5 * 1024
-        )
+        part_mb = read_int(env, "BACKUP_S3_PART_SIZE_MB")
         return cls(
             bucket=bucket,
-            prefix=normalise_prefix(values.get_str(env, "BACKUP_S3_PREFIX", DEFAULT_PREFIX)),
+            prefix=normalise_prefix(read_text(env, "BACKUP_S3_PREFIX")),
             endpoint_url=endpoint_url,
             region=_first(env, "BACKUP_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
             addressing_style=_addressing_style(env, custom_endpoint),
@@ -97,17 +95,10 @@ class S3Settings:
             storage_class=_storage_class(env),
             sse=sse,
             sse_kms_key_id=kms_key_id,
-            max_attempts=values.get_int(env, "BACKUP_S3_MAX_ATTEMPTS", 5, minimum=1, maximum=20),
-            checksum_mode=values.get_choice(
-                env,
-                "BACKUP_S3_CHECKSUM_MODE",
-                CHECKSUM_MODES,
-                "when_required" if custom_endpoint else "",
-            )
-            or None,
-            delete_local_after_upload=values.get_bool(
-                env, "BACKUP_S3_DELETE_LOCAL_AFTER_UPLOAD", False
-            ),
+            max_attempts=read_int(env, "BACKUP_S3_MAX_ATTEMPTS"),
+            checksum_mode=read_text(env, "BACKUP_S3_CHECKSUM_MODE")
+            or ("when_required" if custom_endpoint else None),
+            delete_local_after_upload=read_bool(env, "BACKUP_S3_DELETE_LOCAL_AFTER_UPLOAD"),
             part_size_override=part_mb * MIB if part_mb else None,
             credentials=_credentials(env),
         )
@@ -179,7 +170,7 @@ def choose_part_size(file_size: int, override: int | None = None) -> int:
 
 def _first(env: Mapping[str, str], *names: str) -> str | None:
     for name in names:
-        value = values.get_str(env, name)
+        value = read_text(env, name)
         if value:
             return value
     return None
@@ -188,17 +179,17 @@ def _first(env: Mapping[str, str], *names: str) -> str | None:
 def _credentials(env: Mapping[str, str]) -> dict[str, str]:
     """Keys, session token and profile as boto3's Session takes them (a pair or nothing)."""
     found: dict[str, str] = {}
-    key_id = values.get_str(env, "AWS_ACCESS_KEY_ID")
-    secret = values.get_str(env, "AWS_SECRET_ACCESS_KEY")
+    key_id = read_text(env, "AWS_ACCESS_KEY_ID")
+    secret = read_text(env, "AWS_SECRET_ACCESS_KEY")
     if key_id and secret:
         found["aws_access_key_id"] = key_id
         found["aws_secret_access_key"] = secret
-        token = values.get_str(env, "AWS_SESSION_TOKEN")
+        token = read_text(env, "AWS_SESSION_TOKEN")
         if token:
             found["aws_session_token"] = token
     elif key_id or secret:
         raise ConfigError("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together")
-    profile = values.get_str(env, "AWS_PROFILE")
+    profile = read_text(env, "AWS_PROFILE")
     if profile and not found:
         found["profile_name"] = profile
     return found
@@ -220,17 +211,15 @@ def _endpoint_url(env: Mapping[str, str]) -> str | None:
         (
             n
             for n in ("BACKUP_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
-            if values.get_str(env, n)
+            if read_text(env, n)
         ),
         None,
     )
     if name is None:
         return None
-    if name != "BACKUP_S3_ENDPOINT_URL" and values.get_bool(
-        env, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", False
-    ):
+    if name != "BACKUP_S3_ENDPOINT_URL" and read_bool(env, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"):
         return None
-    url = values.get_str(env, name)
+    url = read_text(env, name)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{name} must be an http:// or https:// URL, got {url!r}")
@@ -241,17 +230,15 @@ def _endpoint_url(env: Mapping[str, str]) -> str | None:
 
 def _addressing_style(env: Mapping[str, str], custom_endpoint: bool) -> str:
     """Path style for custom endpoints (MinIO, Ceph), boto3's ``auto`` for AWS."""
-    if values.get_bool(env, "BACKUP_S3_FORCE_PATH_STYLE", False):
+    if read_bool(env, "BACKUP_S3_FORCE_PATH_STYLE"):
         return "path"
-    return values.get_choice(
-        env, "BACKUP_S3_ADDRESSING_STYLE", ADDRESSING_STYLES, "path" if custom_endpoint else "auto"
-    )
+    return read_text(env, "BACKUP_S3_ADDRESSING_STYLE") or ("path" if custom_endpoint else "auto")
 
 
 def _ca_bundle(env: Mapping[str, str]) -> Path | None:
     """``BACKUP_S3_CA_BUNDLE``, else boto3's ``AWS_CA_BUNDLE`` (which may sit in the env file)."""
     for name in ("BACKUP_S3_CA_BUNDLE", "AWS_CA_BUNDLE"):
-        raw = values.get_str(env, name)
+        raw = read_text(env, name)
         if raw:
             path = Path(raw)
             if not path.is_file():
@@ -261,7 +248,7 @@ def _ca_bundle(env: Mapping[str, str]) -> Path | None:
 
 
 def _storage_class(env: Mapping[str, str]) -> str | None:
-    raw = values.get_str(env, "BACKUP_S3_STORAGE_CLASS")
+    raw = read_text(env, "BACKUP_S3_STORAGE_CLASS")
     if not raw:
         return None
     if not _STORAGE_CLASS.match(raw):
@@ -272,7 +259,7 @@ def _storage_class(env: Mapping[str, str]) -> str | None:
 
 
 def _sse(env: Mapping[str, str]) -> str | None:
-    raw = values.get_str(env, "BACKUP_S3_SSE")
+    raw = read_text(env, "BACKUP_S3_SSE")
     if not raw:
         return None
     for mode in SSE_MODES:
