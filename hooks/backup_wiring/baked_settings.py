@@ -22,7 +22,7 @@ SOURCE = "tools/db-backup/src"
 REGENERATE = (
     "from pathlib import Path\n"
     "from db_backup import variables_docs\n"
-    "variables_docs.regenerate(Path.cwd())\n"
+    "variables_docs.regenerate(variables_docs.expected_files(Path.cwd()))\n"
 )
 
 

@@ -1,0 +1,151 @@
+"""Real projects to apply the template onto, and what the tests do with them.
+
+The projects are unmodified trees in ``../shared/host-projects`` (beside the repository;
+``BACKUP_TEST_HOST_PROJECTS_DIR`` names another folder). A test copies one to a
+temporary folder, applies the template with the command the README documents, and
+checks what it got with the same tools a user has: compose's JSON schema, the project's
+own pytest and ruff, and the backup script against a real PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.services.datasets import REPOSITORY_ROOT
+
+HOST_PROJECTS_VARIABLE = "BACKUP_TEST_HOST_PROJECTS_DIR"
+BIN = Path(sys.executable).parent
+VOLATILE = re.compile(r"\s+in [0-9.]+s\b.*$")
+IGNORED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
+
+
+def host_projects_dir() -> Path:
+    """Where the shared host projects are."""
+    named = os.environ.get(HOST_PROJECTS_VARIABLE, "").strip()
+    return Path(named) if named else REPOSITORY_ROOT.parent / "shared" / "host-projects"
+
+
+def host_project(name: str) -> Path:
+    """The pristine tree of host project ``name``; the test skips (saying why) without it."""
+    source = host_projects_dir() / name
+    if not source.is_dir():
+        pytest.skip(
+            f"{source} is absent: the host-project tests need ../shared/host-projects beside "
+            f"the repository (or {HOST_PROJECTS_VARIABLE})"
+        )
+    return source
+
+
+def copy_project(source: Path, parent: Path, name: str | None = None) -> Path:
+    """A writable copy of ``source`` at ``parent/name`` (the shared trees are read-only)."""
+    target = parent / (name or source.name)
+    shutil.copytree(source, target, symlinks=True)
+    for path in [target, *target.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+    return target
+
+
+def apply_template(
+    project: Path, scratch: Path, **answers: str
+) -> subprocess.CompletedProcess[str]:
+    """Apply the template onto ``project`` exactly as the README says:
+
+    ``cookiecutter <template> --no-input --overwrite-if-exists -o <parent> project_slug=<name>``
+    """
+    scratch.mkdir(parents=True, exist_ok=True)
+    extra = [f"{key}={value}" for key, value in answers.items()]
+    command = [
+        str(BIN / "cookiecutter"),
+        str(REPOSITORY_ROOT),
+        "--no-input",
+        "--overwrite-if-exists",
+        "-o",
+        str(project.parent),
+        f"project_slug={project.name}",
+        *extra,
+    ]
+    environ = {**os.environ, "TMPDIR": str(scratch), "HOME": str(scratch)}
+    return subprocess.run(
+        command, capture_output=True, text=True, env=environ, timeout=300, check=False
+    )
+
+
+def tree_digest(root: Path, *, modes: bool = True) -> dict[str, str]:
+    """{relative path: sha256 (and mode)} of every file, caches left out."""
+    digest = {}
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if IGNORED_PARTS & set(relative.parts) or not path.is_file():
+            continue
+        mode = " " + oct(stat.S_IMODE(path.stat().st_mode)) if modes else ""
+        digest[relative.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest() + mode
+    return digest
+
+
+def run(command: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run a checker in ``cwd``; output kept for assertions."""
+    return subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def compose_schema_errors(path: Path) -> str:
+    """check-jsonschema's complaint about a compose file against the compose-spec schema."""
+    result = run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(path)],
+        path.parent,
+    )
+    return "" if result.returncode == 0 else result.stdout + result.stderr
+
+
+def pytest_collection(project: Path) -> list[str]:
+    """What the project's own pytest configuration collects from its root.
+
+    The project's configuration (rootdir, testpaths, python_files, conftest files) is
+    used as it is; only ``addopts`` is emptied, because it names plugins of the project's
+    dependencies (pytest-django's ``--ds``) that cannot be installed here. Test ids and
+    the paths that fail to import are listed, so a change in either shows.
+    """
+    result = run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-o",
+            "addopts=",
+            "-p",
+            "no:cacheprovider",
+            "--continue-on-collection-errors",
+        ],
+        project,
+    )
+    lines = []
+    for line in result.stdout.splitlines():
+        if "::" in line and not line.startswith(" "):
+            lines.append(line)
+        elif line.startswith("ERROR "):
+            lines.append(VOLATILE.sub("", line.split(" - ")[0]))
+    return sorted(lines)
+
+
+def ruff_findings(project: Path) -> tuple[list[str], list[str]]:
+    """What ``ruff check`` and ``ruff format --check`` find in the project (its settings):
+    the diagnostics, and the files that would be reformatted."""
+    ruff = str(BIN / "ruff")
+    lint = run([ruff, "check", "--no-cache", "--output-format", "concise", "."], project)
+    style = run([ruff, "format", "--check", "--no-cache", "."], project)
+    findings = [line for line in lint.stdout.splitlines() if re.match(r"\S+:\d+:\d+: ", line)]
+    reformat = [line for line in style.stdout.splitlines() if line.startswith(("Would", " -->"))]
+    return findings, reformat

@@ -1,0 +1,370 @@
+"""Applying the template onto real projects, with the command the README documents.
+
+Each project of ``../shared/host-projects`` (and a few small ones written here for the
+layouts they lack) is copied to a temporary folder and the template applied onto it.
+Then: every compose file validates against the compose-spec schema; the db-backup
+service is wired to the project's own database service; ``scripts/db-backup.sh
+--verify`` backs up a real PostgreSQL holding the project's own database, user and
+password, given nothing but POSTGRES_HOST and POSTGRES_PORT; the project's own pytest
+and ruff see exactly what they saw before; and applying again changes no byte.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import describe, run_tool
+from tests.hostprojects import (
+    apply_template,
+    compose_schema_errors,
+    copy_project,
+    host_project,
+    pytest_collection,
+    ruff_findings,
+    tree_digest,
+)
+from tests.services._net import ServiceUnavailable
+from tests.services.local_cluster import local_cluster
+from tests.services.postgres import PostgresServer, find_bindir, quote_ident
+
+pytestmark = pytest.mark.integration
+
+DJANGO = "cookiecutter-django"
+FASTAPI = "full-stack-fastapi-template"
+# What applying may change in each project: everything else stays byte for byte.
+CHANGED = {
+    DJANGO: {".gitignore", "docker-compose.local.yml", "docker-compose.production.yml"},
+    FASTAPI: {".gitignore", "compose.yml"},
+}
+
+
+@dataclass
+class Applied:
+    """A host project before and after applying the template (twice)."""
+
+    name: str
+    pristine: Path
+    project: Path
+    first: subprocess.CompletedProcess[str]
+    second: subprocess.CompletedProcess[str]
+    after_first: dict[str, str]
+    after_second: dict[str, str]
+    collection_before: list[str]
+    collection_after: list[str]
+    ruff_before: tuple[list[str], list[str]]
+    ruff_after: tuple[list[str], list[str]]
+
+
+@pytest.fixture(scope="module", params=[DJANGO, FASTAPI])
+def applied(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Applied:
+    """Copy the host project, record what its tools see, apply the template twice."""
+    pristine = host_project(request.param)
+    work = tmp_path_factory.mktemp("host")
+    project = copy_project(pristine, work)
+    collection_before = pytest_collection(project)
+    ruff_before = ruff_findings(project)
+    first = apply_template(project, work / "scratch")
+    assert first.returncode == 0, first.stdout + first.stderr
+    after_first = tree_digest(project)
+    second = apply_template(project, work / "scratch")
+    assert second.returncode == 0, second.stdout + second.stderr
+    return Applied(
+        request.param,
+        pristine,
+        project,
+        first,
+        second,
+        after_first,
+        tree_digest(project),
+        collection_before,
+        pytest_collection(project),
+        ruff_before,
+        ruff_findings(project),
+    )
+
+
+def compose(project: Path, name: str) -> dict:
+    return yaml.safe_load((project / name).read_text(encoding="utf-8"))
+
+
+# --- every host project -------------------------------------------------------------------
+
+
+def test_every_compose_file_matches_the_compose_spec(applied: Applied) -> None:
+    """The edited compose files (and the untouched ones) validate against the schema."""
+    files = sorted(applied.project.glob("*compose*.y*ml"))
+    assert files
+    for path in files:
+        assert compose_schema_errors(path) == "", path.name
+
+
+def test_only_the_expected_host_files_change(applied: Applied) -> None:
+    """Of the project's own files only the compose files with a database service and
+    .gitignore change; new files appear only under tools/db-backup and scripts/."""
+    before = tree_digest(applied.pristine, modes=False)
+    after = {path: digest.split()[0] for path, digest in applied.after_first.items()}
+    changed = {path for path in before if before[path] != after.get(path)}
+    assert changed == CHANGED[applied.name]
+    added = set(after) - set(before)
+    assert added
+    assert all(path.startswith(("tools/db-backup/", "scripts/")) for path in added), added
+    assert {"scripts/db-backup.sh", "tools/db-backup/Dockerfile"} <= added
+
+
+def test_compose_edits_add_only_the_backup_service(applied: Applied) -> None:
+    """Parsed, each edited compose file is the original plus the db-backup service."""
+    for name in CHANGED[applied.name] - {".gitignore"}:
+        edited = compose(applied.project, name)
+        original = compose(applied.pristine, name)
+        assert "db-backup" in edited["services"]
+        del edited["services"]["db-backup"]
+        assert edited == original, name
+
+
+def test_reapplying_changes_no_byte(applied: Applied) -> None:
+    """A second apply with the same answers leaves every file as the first one did."""
+    assert applied.after_second == applied.after_first
+    assert "db-backup already up to date" in applied.second.stdout
+    assert "WARNING" not in applied.second.stderr
+
+
+def test_host_pytest_collects_what_it_did_before(applied: Applied) -> None:
+    """The project's own pytest, run from its root with its configuration, collects the
+    same tests (and fails on the same missing dependencies) as before."""
+    assert applied.collection_before, "the host's pytest collected nothing: nothing compared"
+    assert applied.collection_after == applied.collection_before
+    assert not [line for line in applied.collection_after if "tools/db-backup" in line]
+
+
+def test_host_ruff_sees_what_it_did_before(applied: Applied) -> None:
+    """ruff check and ruff format --check report the same as before (the tool's files
+    follow the tool's own ruff settings, which ruff picks for them)."""
+    assert applied.ruff_after == applied.ruff_before
+
+
+def test_summary_says_what_was_done_and_what_to_run(applied: Applied) -> None:
+    """The printed summary names the compose files, the database and three next commands."""
+    out = applied.first.stdout
+    assert f"backups added to {applied.project} (existing project)" in out
+    assert "added service db-backup" in out
+    for step in ("first backup:", "check it:", "schedule:"):
+        assert step in out
+    assert "README, pyproject, tasks" in out
+
+
+def test_tool_tests_pass_inside_the_host_project(applied: Applied) -> None:
+    """The tool's own tests, started from tools/db-backup as its README says, pass."""
+    tool = applied.project / "tools" / "db-backup"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=tool,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+# --- the database each project uses --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PostgresServer]:
+    """A PostgreSQL of our own, so roles can take the host projects' names and passwords."""
+    bindir = find_bindir("initdb", "pg_ctl", "psql")
+    if bindir is None:
+        pytest.skip("the host-project backups need the PostgreSQL server binaries (initdb)")
+    try:
+        with local_cluster(bindir) as address:
+            yield PostgresServer(*address, bindir=bindir, kind="local")
+    except ServiceUnavailable as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+def make_database(
+    server: PostgresServer, dbname: str, user: str, password: str | None, *, trust: bool = False
+) -> None:
+    """The project's database as its postgres image would create it, with a little data."""
+    if user == server.superuser:
+        server.psql(f"ALTER ROLE {quote_ident(user)} PASSWORD '{password}'")
+        server.password = password or server.password
+    else:
+        server.create_role(user, password or "unused-password", superuser=True)
+    if not server.database_exists(dbname):
+        server.create_database(dbname, owner=user)
+    server.psql(
+        "CREATE TABLE IF NOT EXISTS orders (id serial PRIMARY KEY, item text NOT NULL);\n"
+        "INSERT INTO orders (item) SELECT 'item ' || n FROM generate_series(1, 50) n;",
+        dbname,
+    )
+    if trust:
+        hba = Path(server.psql("SHOW hba_file"))
+        rule = f"host all {user} 127.0.0.1/32 trust\n"
+        hba.write_text(rule + hba.read_text())
+        server.psql("SELECT pg_reload_conf()")
+
+
+def back_up(project: Path, server: PostgresServer) -> list[str]:
+    """Run scripts/db-backup.sh --verify from the project folder, told only where the
+    server is; return the backup files it made."""
+    result = run_tool(
+        project,
+        ["--verify"],
+        {"POSTGRES_HOST": server.host, "POSTGRES_PORT": str(server.port)},
+        cwd=project,
+    )
+    assert result.returncode == 0, describe(result)
+    backups = (project / "backups").iterdir()
+    return sorted(path.name for path in backups if not path.name.startswith("."))
+
+
+def test_cookiecutter_django_backup_runs_against_its_own_database(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    """Database, user and password come from .envs/.production/.postgres; the compose
+    files each get a db-backup for their own env file, with pg_dump 18 like the server."""
+    project = copy_project(host_project(DJANGO), tmp_path)
+    result = apply_template(project, tmp_path / "scratch")
+    assert result.returncode == 0, result.stderr
+    for name, env_file in (
+        ("local", ".envs/.local/.postgres"),
+        ("production", ".envs/.production/.postgres"),
+    ):
+        service = compose(project, f"docker-compose.{name}.yml")["services"]["db-backup"]
+        assert service["build"]["args"] == {"PG_MAJOR": "18"}
+        assert service["environment"]["BACKUP_ENV_FILES"] == env_file
+        assert service["environment"]["POSTGRES_HOST"] == "postgres"
+        assert service["depends_on"] == {"postgres": {"condition": "service_started"}}
+        assert service["volumes"] == [".:/project:ro", "./backups:/backups"]
+    assert "volume production_postgres_data_backups" in result.stdout
+    assert not (project / "compose.yml").exists()
+    settings = dict(
+        line.split("=", 1)
+        for line in (project / ".envs/.production/.postgres").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    make_database(
+        server, settings["POSTGRES_DB"], settings["POSTGRES_USER"], settings["POSTGRES_PASSWORD"]
+    )
+    made = back_up(project, server)
+    assert len([name for name in made if name.startswith("my_awesome_project_daily_")]) == 2, made
+
+
+def test_fastapi_template_backup_runs_against_its_own_database(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    """Database app and user postgres come from compose.yml, the password from .env; the
+    image gets pg_dump 18 as the server runs postgres:18; the folder name has hyphens."""
+    project = copy_project(host_project(FASTAPI), tmp_path)
+    result = apply_template(project, tmp_path / "scratch")
+    assert result.returncode == 0, result.stderr
+    services = compose(project, "compose.yml")["services"]
+    service = services["db-backup"]
+    assert service["build"]["args"] == {"PG_MAJOR": "18"}
+    assert service["environment"]["POSTGRES_DB"] == "app"
+    assert service["environment"]["POSTGRES_PASSWORD"] == "${POSTGRES_PASSWORD:?Variable not set}"
+    assert service["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert "db-backup" not in compose(project, "compose.override.yml")["services"]
+    assert "database app as user postgres" in result.stdout
+    make_database(server, "app", "postgres", "changethis")
+    made = back_up(project, server)
+    assert len([name for name in made if name.startswith("app_daily_")]) == 2, made
+
+
+# --- layouts the shared projects lack ------------------------------------------------------
+
+ANCHORED_TRUST = """\
+x-database: &database
+  image: postgres:16-alpine
+  env_file:
+    - ./db.env
+  networks:
+    - backend
+
+services:
+  web:
+    image: nginx
+    networks: [frontend, backend]
+  database:
+    <<: *database
+    healthcheck:
+      test: ["CMD-SHELL", "pg_isready"]
+
+networks:
+  frontend: {}
+  backend:
+    internal: true
+"""
+
+
+def test_trust_auth_database_on_an_internal_network_defined_through_an_anchor(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    """A service built from a YAML anchor, Alpine image, only on an internal network, trust
+    authentication: db-backup joins that network, builds pg_dump 16, and the backup runs
+    with no password at all."""
+    project = tmp_path / "inventory-service"
+    project.mkdir()
+    (project / "compose.yaml").write_text(ANCHORED_TRUST)
+    (project / "db.env").write_text(
+        "POSTGRES_DB=inventory\nPOSTGRES_USER=stock\nPOSTGRES_HOST_AUTH_METHOD=trust\n"
+    )
+    result = apply_template(project, tmp_path / "scratch")
+    assert result.returncode == 0, result.stderr
+    assert compose_schema_errors(project / "compose.yaml") == ""
+    service = compose(project, "compose.yaml")["services"]["db-backup"]
+    assert service["networks"] == ["backend"]
+    assert service["build"]["args"] == {"PG_MAJOR": "16"}
+    assert service["environment"]["BACKUP_ENV_FILES"] == "db.env"
+    assert service["depends_on"] == {"database": {"condition": "service_healthy"}}
+    assert "postgres:16 (Debian)" in result.stdout
+    assert "no password: the server trusts its clients" in result.stdout
+    make_database(server, "inventory", "stock", None, trust=True)
+    made = back_up(project, server)
+    assert len([name for name in made if name.startswith("inventory_daily_")]) == 2, made
+
+
+def test_project_without_compose_backs_up_from_the_host(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    """No compose file: none is created, the project's tests still pass as before, and the
+    backup runs on the host with the answers and the project's .env."""
+    project = tmp_path / "plain-app"
+    (project / "tests").mkdir(parents=True)
+    (project / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = "-q"\n')
+    (project / "tests" / "test_app.py").write_text("def test_app():\n    assert True\n")
+    (project / ".env").write_text("POSTGRES_PASSWORD=plain-secret\n")
+    tests_before = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    result = apply_template(
+        project, tmp_path / "scratch", postgres_db="plain", postgres_user="plain_owner"
+    )
+    assert result.returncode == 0, result.stderr
+    assert not list(project.glob("*compose*"))
+    assert not (project / ".env.example").exists()
+    assert "first backup:  scripts/db-backup.sh --verify" in result.stdout
+    tests_after = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert tests_before.returncode == tests_after.returncode == 0
+    assert "1 passed" in tests_after.stdout
+    make_database(server, "plain", "plain_owner", "plain-secret")
+    made = back_up(project, server)
+    assert len([name for name in made if name.startswith("plain_daily_")]) == 2, made
