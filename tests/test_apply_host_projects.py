@@ -368,3 +368,26 @@ def test_project_without_compose_backs_up_from_the_host(
     make_database(server, "plain", "plain_owner", "plain-secret")
     made = back_up(project, server)
     assert len([name for name in made if name.startswith("plain_daily_")]) == 2, made
+
+
+def test_reapplying_with_changed_answers_keeps_edits_and_updates_the_rest(tmp_path: Path) -> None:
+    """A new answer reaches the template files the user never touched; a file the user
+    edited keeps the edit, with the template's difference printed; then nothing moves."""
+    project = tmp_path / "shop-app"
+    project.mkdir()
+    (project / "compose.yml").write_text("services:\n  db:\n    image: postgres:17\n")
+    assert apply_template(project, tmp_path / "scratch").returncode == 0
+    readme = project / "tools" / "db-backup" / "README.md"
+    readme.write_text(readme.read_text() + "\nOur runbook: see wiki.\n")
+    defaults = project / "tools" / "db-backup" / "src" / "db_backup" / "defaults.py"
+    assert "BACKUP_RETENTION_DAILY = 7\n" in defaults.read_text()
+    again = apply_template(project, tmp_path / "scratch", backup_retention_daily="3")
+    assert again.returncode == 0, again.stderr
+    assert "BACKUP_RETENTION_DAILY = 3\n" in defaults.read_text()
+    assert readme.read_text().endswith("\nOur runbook: see wiki.\n")
+    assert "tools/db-backup/README.md: you changed it, so it was kept" in again.stderr
+    assert "-Our runbook: see wiki." in again.stderr
+    settled = tree_digest(project)
+    third = apply_template(project, tmp_path / "scratch", backup_retention_daily="3")
+    assert third.returncode == 0
+    assert tree_digest(project) == settled

@@ -114,12 +114,9 @@ def unified_diff(path: str, yours: bytes, template: bytes) -> str:
 def reconcile(project: Path, snapshot: dict) -> list[Outcome]:
     """Put back every file the user changed; record what the template wrote this time."""
     manifest_path = project / MANIFEST
-    saved_manifest = snapshot["files"].get(MANIFEST)
-    previous = read_manifest(
-        base64.b64decode(saved_manifest["data"]).decode("utf-8", "replace")
-        if saved_manifest
-        else ""
-    )
+    # Not a template file: cookiecutter left the last run's manifest in place.
+    last_run = manifest_path.read_bytes() if manifest_path.is_file() else b""
+    previous = read_manifest(last_run.decode("utf-8", "replace"))
     outcomes, written = [], {}
     for relative in snapshot["paths"]:
         path = project / relative
