@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .compose_text import CannotMerge
 from .env_text import interpolate
+from .text_edit import CannotMerge
 
 DEFAULT_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 FAMILY = re.compile(r"(?:docker-)?compose(?:\.[A-Za-z0-9][A-Za-z0-9_.-]*)?\.ya?ml")

@@ -12,11 +12,9 @@ from typing import Any
 
 import yaml
 
-from .text_edit import insert_after_line, reindent, split_lines
+from .text_edit import CannotMerge, insert_after_line, reindent, split_lines
 
-
-class CannotMerge(Exception):
-    """The file cannot be edited safely; the message says why."""
+__all__ = ["CannotMerge", "add_service", "load_data", "load_root"]
 
 
 def load_root(text: str) -> yaml.MappingNode:

@@ -7,9 +7,22 @@ indexes the right line, and added lines use the file's own line ending.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 BREAK = "\r\n\x85\u2028\u2029"  # the characters PyYAML counts as line breaks
 LINE = re.compile(rf"[^{BREAK}]*(?:\r\n|[{BREAK}])|[^{BREAK}]+$")
+
+
+class CannotMerge(Exception):
+    """The file cannot be edited safely; the message says why."""
+
+
+def read_text(path: Path) -> str:
+    """A file's text with its line endings untouched; CannotMerge unless it is UTF-8."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CannotMerge("it is not UTF-8 text") from error
 
 
 def split_lines(text: str) -> list[str]:
