@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.services.datasets import REPOSITORY_ROOT
 
@@ -149,3 +150,48 @@ def ruff_findings(project: Path) -> tuple[list[str], list[str]]:
     findings = [line for line in lint.stdout.splitlines() if re.match(r"\S+:\d+:\d+: ", line)]
     reformat = [line for line in style.stdout.splitlines() if line.startswith(("Would", " -->"))]
     return findings, reformat
+
+
+# pre-commit-hooks' hooks (ids as a project's .pre-commit-config.yaml names them): the
+# program the package installs and the file suffixes the hook is given (None: every file).
+PRE_COMMIT_HOOKS = {
+    "trailing-whitespace": ("trailing-whitespace-fixer", None),
+    "end-of-file-fixer": ("end-of-file-fixer", None),
+    "detect-private-key": ("detect-private-key", None),
+    "check-yaml": ("check-yaml", (".yml", ".yaml")),
+    "check-toml": ("check-toml", (".toml",)),
+    "check-json": ("check-json", (".json",)),
+    "check-docstring-first": ("check-docstring-first", (".py",)),
+    "debug-statements": ("debug-statement-hook", (".py",)),
+    "check-builtin-literals": ("check-builtin-literals", (".py",)),
+}
+PRE_COMMIT_HOOKS_REPO = "github.com/pre-commit/pre-commit-hooks"
+
+
+def pre_commit_hook_ids(project: Path) -> list[str]:
+    """The pre-commit-hooks hooks the project's .pre-commit-config.yaml runs."""
+    config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    return [
+        hook["id"]
+        for repo in config.get("repos", [])
+        if str(repo.get("repo", "")).rstrip("/").endswith(PRE_COMMIT_HOOKS_REPO)
+        for hook in repo.get("hooks", [])
+        if hook["id"] in PRE_COMMIT_HOOKS
+    ]
+
+
+def run_pre_commit_hook(hook_id: str, root: Path, files: list[str]) -> tuple[int, dict[str, str]]:
+    """Run one hook on ``files`` (relative to ``root``) as pre-commit would; return its exit
+    status and the text of each file it rewrote, keyed by path."""
+    program, suffixes = PRE_COMMIT_HOOKS[hook_id]
+    chosen = [name for name in files if suffixes is None or name.endswith(suffixes)]
+    if not chosen:
+        return 0, {}
+    before = {name: (root / name).read_bytes() for name in chosen}
+    result = run([str(BIN / program), *chosen], root)
+    rewritten = {
+        name: (root / name).read_text(encoding="utf-8", errors="replace")
+        for name in chosen
+        if (root / name).read_bytes() != before[name]
+    }
+    return result.returncode, rewritten

@@ -11,6 +11,7 @@ and ruff see exactly what they saw before; and applying again changes no byte.
 
 from __future__ import annotations
 
+import difflib
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,8 +27,10 @@ from tests.hostprojects import (
     compose_schema_errors,
     copy_project,
     host_project,
+    pre_commit_hook_ids,
     pytest_collection,
     ruff_findings,
+    run_pre_commit_hook,
     tree_digest,
 )
 from tests.services._net import ServiceUnavailable
@@ -147,6 +150,39 @@ def test_host_ruff_sees_what_it_did_before(applied: Applied) -> None:
     """ruff check and ruff format --check report the same as before (the tool's files
     follow the tool's own ruff settings, which ruff picks for them)."""
     assert applied.ruff_after == applied.ruff_before
+
+
+def changed_lines(original: str, fixed: str) -> list[str]:
+    """The lines of ``original`` that a fixer rewrote."""
+    return [
+        line[2:]
+        for line in difflib.ndiff(original.splitlines(), fixed.splitlines())
+        if line.startswith("- ")
+    ]
+
+
+def test_host_pre_commit_hooks_find_nothing_new(applied: Applied, tmp_path: Path) -> None:
+    """The project's pre-commit-hooks hooks (the same release, run on the files as pre-commit
+    would once they are staged) accept every added file unchanged, and in the host files the
+    apply edited they fix exactly what they fixed in the originals."""
+    hooks = pre_commit_hook_ids(applied.pristine)
+    assert hooks, "the project runs none of pre-commit-hooks' hooks: nothing compared"
+    before = tree_digest(applied.pristine, modes=False)
+    added = sorted(set(applied.after_first) - set(before))
+    edited = sorted(CHANGED[applied.name])
+    after_copy = copy_project(applied.project, tmp_path, "after")
+    pristine_copy = copy_project(applied.pristine, tmp_path, "before")
+    for hook in hooks:
+        status, rewritten = run_pre_commit_hook(hook, after_copy, added)
+        assert (status, list(rewritten)) == (0, []), hook
+        for name in edited:
+            original_after = (applied.project / name).read_text(encoding="utf-8")
+            original_before = (applied.pristine / name).read_text(encoding="utf-8")
+            _, fixed_after = run_pre_commit_hook(hook, after_copy, [name])
+            _, fixed_before = run_pre_commit_hook(hook, pristine_copy, [name])
+            assert changed_lines(original_after, fixed_after.get(name, original_after)) == (
+                changed_lines(original_before, fixed_before.get(name, original_before))
+            ), (hook, name)
 
 
 def test_summary_says_what_was_done_and_what_to_run(applied: Applied) -> None:
