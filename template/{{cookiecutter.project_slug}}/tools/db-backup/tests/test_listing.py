@@ -7,10 +7,9 @@ import hashlib
 import io
 import os
 from pathlib import Path
-from types import SimpleNamespace
 
 from db_backup import listing
-from db_backup.storage.remote import RemoteObject
+from db_backup.storage import LocalStore, StoredBackup
 
 NOW = dt.datetime(2025, 6, 15, 12, 0, 0, tzinfo=dt.timezone.utc)
 DAY = dt.timedelta(days=1)
@@ -31,17 +30,28 @@ def make_backup(directory: Path, filename: str, age: dt.timedelta, checksum: str
 
 
 class ListingStore:
-    """The storage interface's listing half over fixed objects."""
+    """A remote store's listing over fixed backups."""
 
-    def __init__(self, objects: list[RemoteObject]) -> None:
-        self.objects = objects
+    location = "s3"
+    label = "remote"
 
-    def list_backups(self, database: str, backup_type: str) -> list[RemoteObject]:
-        return [o for o in self.objects if f"/{backup_type}/" in o.key]
+    def __init__(self, backups: list[StoredBackup]) -> None:
+        self.backups = backups
+
+    def list_backups(self, database: str, backup_type: str | None = None) -> list[StoredBackup]:
+        return [b for b in self.backups if backup_type is None or f"/{backup_type}/" in b.key]
 
 
-def settings_for(directory: Path) -> SimpleNamespace:
-    return SimpleNamespace(backup_dir=directory, connection=SimpleNamespace(dbname="shop"))
+def remote(key: str, size: int, modified: dt.datetime, has_checksum: bool) -> StoredBackup:
+    filename = key.rsplit("/", 1)[-1]
+    return StoredBackup.for_name(
+        "shop", filename, modified, size, has_checksum=has_checksum, key=key, address=f"s3://{key}"
+    )
+
+
+def list_in(directory: Path, *others: object, **options: bool) -> list[listing.ListedBackup]:
+    stores = [LocalStore(directory), *others]
+    return listing.list_backups(stores, "shop", **options)  # type: ignore[arg-type]
 
 
 def test_lists_local_and_remote_backups_newest_first(tmp_path: Path) -> None:
@@ -52,16 +62,9 @@ def test_lists_local_and_remote_backups_newest_first(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("not a backup")
     store = ListingStore(
         [
-            RemoteObject(
-                "b/monthly/shop_monthly_20250501_000000.sql.gz",
-                "shop_monthly_20250501_000000.sql.gz",
-                2048,
-                NOW - 45 * DAY,
-                False,
-            ),
-            RemoteObject(
+            remote("b/monthly/shop_monthly_20250501_000000.sql.gz", 2048, NOW - 45 * DAY, False),
+            remote(
                 "b/daily/shop_daily_20250615_000000.sql.gz",
-                "shop_daily_20250615_000000.sql.gz",
                 4096,
                 NOW - dt.timedelta(hours=12),
                 True,
@@ -69,7 +72,7 @@ def test_lists_local_and_remote_backups_newest_first(tmp_path: Path) -> None:
         ]
     )
 
-    backups = listing.list_backups(settings_for(tmp_path), store)
+    backups = list_in(tmp_path, store)
 
     assert [(b.location, b.filename, b.checksum) for b in backups] == [
         ("s3", "shop_daily_20250615_000000.sql.gz", "present"),
@@ -86,7 +89,7 @@ def test_verified_checksums_tell_ok_from_mismatch(tmp_path: Path) -> None:
     (tmp_path / "shop_daily_20250611_000000.sql.gz.sha256").write_text("garbage\n")
     make_backup(tmp_path, "shop_daily_20250611_000000.sql.gz", 4 * DAY, None)
 
-    backups = listing.list_backups(settings_for(tmp_path), verify_checksums=True)
+    backups = list_in(tmp_path, verify_checksums=True)
 
     assert [b.checksum for b in backups] == ["ok", "MISMATCH", "missing", "unreadable"]
 
@@ -94,7 +97,7 @@ def test_verified_checksums_tell_ok_from_mismatch(tmp_path: Path) -> None:
 def test_quarantined_backups_are_listed_as_failed(tmp_path: Path) -> None:
     make_backup(tmp_path, "shop_daily_20250614_000000.sql.gz.failed", 1 * DAY, "good")
 
-    backups = listing.list_backups(settings_for(tmp_path), verify_checksums=True)
+    backups = list_in(tmp_path, verify_checksums=True)
     out = io.StringIO()
     listing.print_listing(backups, out=out, now=NOW)
 
@@ -106,7 +109,7 @@ def test_print_listing_shows_type_age_size_and_checksum(tmp_path: Path) -> None:
     make_backup(tmp_path, "shop_daily_20250614_000000_schema.sql.gz", 1 * DAY, "good")
     out = io.StringIO()
 
-    listing.print_listing(listing.list_backups(settings_for(tmp_path)), out=out, now=NOW)
+    listing.print_listing(list_in(tmp_path), out=out, now=NOW)
 
     header, row, summary = out.getvalue().splitlines()
     assert header.split() == ["WHERE", "TYPE", "AGE", "SIZE", "CHECKSUM", "BACKUP"]
@@ -117,5 +120,5 @@ def test_print_listing_shows_type_age_size_and_checksum(tmp_path: Path) -> None:
 
 def test_an_empty_directory_says_so(tmp_path: Path) -> None:
     out = io.StringIO()
-    listing.print_listing(listing.list_backups(settings_for(tmp_path / "none")), out=out)
+    listing.print_listing(list_in(tmp_path / "none"), out=out)
     assert "No backups found." in out.getvalue()

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from db_backup.checksums import checksum_line
 from db_backup.compression import Compression
-from db_backup.dump import checksum_line, free_filename, partial_name, pg_dump_command
+from db_backup.dump import free_filename, partial_name, pg_dump_command
 from db_backup.naming import backup_filename, checksum_filename, parse_backup_name
 from db_backup.tools import parse_major_version
 

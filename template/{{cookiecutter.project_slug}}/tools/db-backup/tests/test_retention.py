@@ -9,15 +9,16 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from db_backup import retention
 from db_backup.config import read_retention
+from db_backup.dry_run import print_plan
 from db_backup.errors import CleanupError, ConfigError, UploadError
 from db_backup.retention import DELETE, IGNORE, KEEP, Entry, RetentionPolicy
-from db_backup.storage.remote import RemoteObject
+from db_backup.storage import LocalStore, StoredBackup
+from db_backup.table import format_age
 
 NOW = dt.datetime(2025, 6, 15, 12, 0, 0, tzinfo=dt.timezone.utc)
 DAY = dt.timedelta(days=1)
@@ -419,13 +420,17 @@ def make_file(directory: Path, filename: str, age: dt.timedelta, checksum: bool 
     return path
 
 
-def settings_for(directory: Path, backup_type: str = "daily", **kw) -> SimpleNamespace:
-    return SimpleNamespace(
-        backup_dir=directory,
-        backup_type=backup_type,
-        schema_only=False,
-        retention=policy(**kw),
-        connection=SimpleNamespace(dbname=DB),
+def apply(store: object, just_made: str, log: object, **kw: object) -> None:
+    """Daily retention with the default test policy (``keep_min`` etc. in ``kw``)."""
+    now = kw.pop("now", NOW)
+    retention.apply(
+        store,  # type: ignore[arg-type]
+        policy(**kw),  # type: ignore[arg-type]
+        "daily",
+        DB,
+        just_made=just_made,
+        log=log,  # type: ignore[arg-type]
+        now=now,  # type: ignore[arg-type]
     )
 
 
@@ -437,7 +442,7 @@ def test_apply_local_deletes_old_backups_with_their_checksums(tmp_path: Path) ->
     make_file(tmp_path, "shop_daily_daily_20250101_000001.sql.gz", 99 * DAY)
     log = RecordingLog()
 
-    retention.apply_local(settings_for(tmp_path), just_made.name, log, now=NOW)
+    apply(LocalStore(tmp_path), just_made.name, log)
 
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [
@@ -459,7 +464,7 @@ def test_apply_local_leaves_quarantined_backups_alone(tmp_path: Path) -> None:
     failed = make_file(tmp_path, name("daily", 1, ".sql.gz.failed"), 99 * DAY, checksum=False)
     (tmp_path / (name("daily", 1) + ".sha256.failed")).write_text("00  x\n")
 
-    retention.apply_local(settings_for(tmp_path), just_made.name, RecordingLog(), now=NOW)
+    apply(LocalStore(tmp_path), just_made.name, RecordingLog())
 
     assert failed.exists()
     assert (tmp_path / (name("daily", 1) + ".sha256.failed")).exists()
@@ -467,7 +472,7 @@ def test_apply_local_leaves_quarantined_backups_alone(tmp_path: Path) -> None:
 
 def test_apply_local_accepts_a_path_for_the_backup_just_made(tmp_path: Path) -> None:
     just_made = make_file(tmp_path, name("daily", 1), 30 * DAY)
-    retention.apply_local(settings_for(tmp_path, keep_min=0), str(just_made), RecordingLog())
+    apply(LocalStore(tmp_path), str(just_made), RecordingLog(), keep_min=0, now=None)
     assert just_made.exists()
 
 
@@ -497,7 +502,7 @@ def test_a_failed_deletion_raises_cleanup_error_naming_the_files_left(tmp_path: 
     _make_undeletable(stuck)
     try:
         with pytest.raises(CleanupError) as caught:
-            retention.apply_local(settings_for(tmp_path), just_made.name, RecordingLog(), now=NOW)
+            apply(LocalStore(tmp_path), just_made.name, RecordingLog())
     finally:
         _undo_undeletable(stuck)
     assert caught.value.exit_code == 7
@@ -509,35 +514,47 @@ def test_a_failed_deletion_raises_cleanup_error_naming_the_files_left(tmp_path: 
 
 
 def test_an_empty_or_missing_directory_is_nothing_to_do(tmp_path: Path) -> None:
-    retention.apply_local(settings_for(tmp_path / "missing"), "x", RecordingLog(), now=NOW)
-    retention.apply_local(settings_for(tmp_path), "x", RecordingLog(), now=NOW)
+    apply(LocalStore(tmp_path / "missing"), "x", RecordingLog())
+    apply(LocalStore(tmp_path), "x", RecordingLog())
 
 
 # --- remote -----------------------------------------------------------------------------------
 
 
 class MemoryStore:
-    """The storage interface over a dict, refusing to delete keys listed in ``stuck``."""
+    """A store over a dict, refusing to delete keys listed in ``stuck``."""
 
-    def __init__(self, objects: list[RemoteObject], stuck: set[str] = frozenset()) -> None:
+    location = "s3"
+    label = "remote"
+    deletion_hint = "check the bucket"
+
+    def __init__(self, objects: list[StoredBackup], stuck: set[str] = frozenset()) -> None:
         self.objects = {obj.key: obj for obj in objects}
         self.stuck = set(stuck)
 
-    def list_backups(self, database: str, backup_type: str) -> list[RemoteObject]:
-        return [o for o in self.objects.values() if o.key.startswith(f"backups/{backup_type}/")]
+    def where(self, backup_type: str | None = None) -> str:
+        return f"memory://backups/{backup_type}/"
 
-    def delete(self, objects: list[RemoteObject]) -> list[str]:
-        failed = []
+    def list_backups(self, database: str, backup_type: str | None = None) -> list[StoredBackup]:
+        return [
+            o
+            for o in self.objects.values()
+            if o.key.startswith(f"backups/{backup_type}/") and o.parsed is not None
+        ]
+
+    def delete(self, objects: list[StoredBackup]) -> dict[str, str]:
+        failed = {}
         for obj in objects:
             if obj.key in self.stuck:
-                failed.append(obj.key)
+                failed[obj.filename] = obj.key
             else:
                 del self.objects[obj.key]
         return failed
 
 
-def remote(filename: str, age: dt.timedelta, backup_type: str = "daily") -> RemoteObject:
-    return RemoteObject(f"backups/{backup_type}/{filename}", filename, 10, NOW - age, True)
+def remote(filename: str, age: dt.timedelta, backup_type: str = "daily") -> StoredBackup:
+    key = f"backups/{backup_type}/{filename}"
+    return StoredBackup.for_name(DB, filename, NOW - age, 10, has_checksum=True, key=key)
 
 
 def test_apply_remote_deletes_by_last_modified_and_keeps_foreign_objects() -> None:
@@ -549,9 +566,7 @@ def test_apply_remote_deletes_by_last_modified_and_keeps_foreign_objects() -> No
             remote(name("daily", 1, db="other"), 99 * DAY),
         ]
     )
-    retention.apply_remote(
-        store, settings_for(Path("/nonexistent")), name("daily", 999), RecordingLog(), now=NOW
-    )
+    apply(store, name("daily", 999), RecordingLog())
     assert sorted(o.filename for o in store.objects.values()) == sorted(
         [name("daily", 999), name("daily", 2), name("daily", 1, db="other")]
     )
@@ -561,9 +576,7 @@ def test_apply_remote_raises_cleanup_error_naming_the_keys_left() -> None:
     stuck = remote(name("daily", 1), 8 * DAY)
     store = MemoryStore([remote(name("daily", 999), 0 * DAY), stuck], stuck={stuck.key})
     with pytest.raises(CleanupError) as caught:
-        retention.apply_remote(
-            store, settings_for(Path("/nonexistent")), name("daily", 999), RecordingLog(), now=NOW
-        )
+        apply(store, name("daily", 999), RecordingLog())
     assert caught.value.exit_code == 7
     assert stuck.key in caught.value.detail
 
@@ -572,17 +585,11 @@ def test_apply_remote_turns_a_listing_failure_into_a_cleanup_error() -> None:
     """The backup is uploaded before retention runs: a bucket that cannot be listed is exit 7."""
 
     class UnlistableStore(MemoryStore):
-        def list_backups(self, database: str, backup_type: str) -> list[RemoteObject]:
+        def list_backups(self, database: str, backup_type: str | None = None) -> list[StoredBackup]:
             raise UploadError("listing of s3://b/backups/daily/ failed: endpoint unreachable")
 
     with pytest.raises(CleanupError) as caught:
-        retention.apply_remote(
-            UnlistableStore([]),
-            settings_for(Path("/nonexistent")),
-            name("daily", 999),
-            RecordingLog(),
-            now=NOW,
-        )
+        apply(UnlistableStore([]), name("daily", 999), RecordingLog())
     assert caught.value.exit_code == 7
     assert "endpoint unreachable" in caught.value.msg
 
@@ -597,7 +604,7 @@ def test_print_plan_shows_every_backup_with_its_rule_and_deletes_nothing(tmp_pat
     before = sorted(p.name for p in tmp_path.iterdir())
     out = io.StringIO()
 
-    decisions = retention.print_plan(settings_for(tmp_path), out=out, now=NOW)
+    decisions = print_plan([LocalStore(tmp_path)], policy(), "daily", DB, out=out, now=NOW)
 
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     text = out.getvalue()
@@ -612,7 +619,9 @@ def test_print_plan_shows_every_backup_with_its_rule_and_deletes_nothing(tmp_pat
 def test_print_plan_counts_the_next_backup_toward_keep_min(tmp_path: Path) -> None:
     """The dry run shows what a real run would do, and a real run adds a backup first."""
     make_file(tmp_path, name("daily", 1), 30 * DAY)
-    decisions = retention.print_plan(settings_for(tmp_path), out=io.StringIO(), now=NOW)
+    decisions = print_plan(
+        [LocalStore(tmp_path)], policy(), "daily", DB, out=io.StringIO(), now=NOW
+    )
     assert [d.entry.filename for d in decisions if d.delete] == [name("daily", 1)]
 
 
@@ -627,4 +636,4 @@ def test_print_plan_counts_the_next_backup_toward_keep_min(tmp_path: Path) -> No
     ],
 )
 def test_format_age(seconds: int, text: str) -> None:
-    assert retention.format_age(dt.timedelta(seconds=seconds)) == text
+    assert format_age(dt.timedelta(seconds=seconds)) == text

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from db_backup.errors import ConfigError, UploadError
-from db_backup.storage import s3_settings
-from db_backup.storage.remote import RemoteObject
+from db_backup.log import Logger
+from db_backup.storage import StoredBackup, s3_settings
 from db_backup.storage.s3 import S3Store, read_checksum_file
 from db_backup.storage.s3_errors import Target, describe_client_error
 from db_backup.storage.s3_settings import MAX_PARTS, MIB, S3Settings, choose_part_size
@@ -354,9 +354,11 @@ def test_botocore_exceptions_are_translated():
 # -- what the store refuses without asking the endpoint ----------------------------------
 
 
-def remote(key: str) -> RemoteObject:
+def remote(key: str) -> StoredBackup:
     when = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
-    return RemoteObject(key, key.rsplit("/", 1)[-1], 1, when, True)
+    return StoredBackup.for_name(
+        "shop", key.rsplit("/", 1)[-1], when, 1, has_checksum=True, key=key
+    )
 
 
 @pytest.mark.parametrize(
@@ -374,8 +376,9 @@ def remote(key: str) -> RemoteObject:
 def test_delete_never_touches_keys_outside_the_type_folders(key):
     """Keys that are not ``${prefix}${type}/<backup name>`` come back undeleted, and no
     request is made (the store has no client to make one with)."""
-    store = S3Store(parse())
-    assert store.delete([remote(key)]) == [key]
+    store = S3Store(parse(), Logger())
+    backup = remote(key)
+    assert store.delete([backup]) == {backup.filename: key}
     assert store._clients == {}
 
 

@@ -14,9 +14,9 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import defaults
+from . import defaults, retention
 from .atomic import FILE_MODE, remove_quietly
 from .compression import compress_command
 from .config import Settings
@@ -27,8 +27,12 @@ from .log import Logger
 from .metrics import RunMetrics, write_metrics
 from .naming import FAILED_SUFFIX, parse_backup_name
 from .server import ServerInfo, probe
+from .storage import BackupStore, LocalStore, s3_store
 from .tools import client_major_version, find_tool
 from .units import human_duration, human_rate, human_size
+
+if TYPE_CHECKING:
+    from .storage.s3 import S3Store
 
 DIR_MODE = 0o700
 
@@ -215,14 +219,15 @@ def _run(settings: Settings, log: Logger, progress: _Progress) -> BackupResult:
 
         remote_key = None
         if store is not None:
-            remote_key = store.upload_backup(
-                dump.path, dump.checksum_path, settings.backup_type, log
-            )
+            remote_key = store.put(dump.path, dump.checksum_path, settings.backup_type)
 
-        cleanup_error = _apply_retention(settings, store, dump.filename, log)
+        stores: list[BackupStore] = [LocalStore(settings.backup_dir)]
+        if store is not None:
+            stores.append(store)
+        cleanup_error = _apply_retention(settings, stores, dump.filename, log)
 
-        if store is not None and getattr(settings.s3, "delete_local_after_upload", False):
-            store.delete_local_copy(dump.path, dump.checksum_path, log)
+        if store is not None and store.settings.delete_local_after_upload:
+            store.delete_local_copy(dump.path, dump.checksum_path)
 
     if cleanup_error is not None:
         raise cleanup_error
@@ -241,31 +246,29 @@ def _run(settings: Settings, log: Logger, progress: _Progress) -> BackupResult:
     )
 
 
-def _s3_store(settings: Settings, log: Logger) -> Any:
+def _s3_store(settings: Settings, log: Logger) -> S3Store | None:
     """The S3 store, checked writable before any dump; None without S3."""
-    if settings.s3 is None:
-        return None
-    from .storage.s3 import S3Store
-
-    store = S3Store(settings.s3)
-    store.preflight(log)
+    store = s3_store(settings.s3, log)
+    if store is not None:
+        store.preflight()
     return store
 
 
 def _apply_retention(
-    settings: Settings, store: Any, just_made: str, log: Logger
+    settings: Settings, stores: list[BackupStore], just_made: str, log: Logger
 ) -> CleanupError | None:
-    """Local then remote retention, both tried; the error to raise once the run is done."""
-    from . import retention
-
+    """Retention on every store, each tried; the error to raise once the run is done."""
     errors: list[CleanupError] = []
-    try:
-        retention.apply_local(settings, just_made, log)
-    except CleanupError as exc:
-        errors.append(exc)
-    if store is not None:
+    for store in stores:
         try:
-            retention.apply_remote(store, settings, just_made, log)
+            retention.apply(
+                store,
+                settings.retention,
+                settings.backup_type,
+                settings.connection.dbname,
+                just_made=just_made,
+                log=log,
+            )
         except CleanupError as exc:
             errors.append(exc)
     if len(errors) == 1:

@@ -16,13 +16,14 @@ import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from . import __version__
 from .config import Options, Settings, load_settings
 from .errors import BackupError, ConfigError, Interrupted
 from .log import Logger
 from .naming import SCHEMA_SUFFIX, TYPE_CHOICES
+from .storage import configured_stores
 from .variables_docs import help_epilog
 
 PROG = "db-backup"
@@ -138,6 +139,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             settings = load_settings(options, environ)
             log.configure(fmt=settings.log_format)
             log.add_secret(settings.connection.password)
+            for secret in settings.secrets:
+                log.add_secret(secret)
             run_mode(settings, log)
         return 0
     except BackupError as exc:
@@ -158,14 +161,22 @@ def run_mode(settings: Settings, log: Logger) -> None:
 
         run_backup(settings, log)
     elif mode == "dry-run":
-        from . import retention
+        from .dry_run import print_plan
 
-        retention.print_plan(settings, _store(settings))
+        print_plan(
+            configured_stores(settings.backup_dir, settings.s3, log),
+            settings.retention,
+            settings.backup_type,
+            settings.connection.dbname,
+            schema_only=settings.schema_only,
+        )
     elif mode == "list":
         from . import listing
 
         backups = listing.list_backups(
-            settings, _store(settings), verify_checksums=settings.options.verify
+            configured_stores(settings.backup_dir, settings.s3, log),
+            settings.connection.dbname,
+            verify_checksums=settings.options.verify,
         )
         listing.print_listing(backups)
     elif mode == "verify-file":
@@ -182,14 +193,6 @@ def run_mode(settings: Settings, log: Logger) -> None:
         )
     else:  # pragma: no cover - parse_options only makes the modes above
         raise ConfigError(f"unknown mode {mode!r}")
-
-
-def _store(settings: Settings) -> Any:
-    if settings.s3 is None:
-        return None
-    from .storage.s3 import S3Store
-
-    return S3Store(settings.s3)
 
 
 def is_schema_only_name(filename: str) -> bool:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import create_exclusive, publish, remove_quietly, write_text_atomic
+from .checksums import checksum_line
 from .compression import Compression, compress_command
 from .config import Settings
 from .errors import DumpError
@@ -68,11 +69,6 @@ def pg_dump_command(pg_dump: str, *, schema_only: bool, verbose: bool) -> list[s
 def partial_name(filename: str, pid: int | None = None) -> str:
     """The temporary name a backup has while it is written (hidden, per process)."""
     return f".{filename}{PARTIAL_MARKER}{pid if pid is not None else os.getpid()}"
-
-
-def checksum_line(sha256_hex: str, filename: str) -> str:
-    """A ``sha256sum -c`` line with the base name, so it checks wherever the pair is copied."""
-    return f"{sha256_hex}  {filename}\n"
 
 
 def free_filename(

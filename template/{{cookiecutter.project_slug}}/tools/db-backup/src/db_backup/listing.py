@@ -10,24 +10,23 @@ backups are listed too, marked as such. Other files are not shown.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-from .naming import BACKUP_TYPES, BackupName, checksum_filename, parse_backup_name
-from .retention import Entry, describe_type, format_age, local_entries
+from .checksums import checksum_path_for, file_sha256, parse_checksum_text
+from .naming import BackupName
+from .storage.base import BackupStore, StoredBackup
+from .table import describe_type, format_age, print_table
 from .units import human_size
-from .verify import file_sha256
 
 PRESENT = "present"
 MISSING = "missing"
 OK = "ok"
 MISMATCH = "MISMATCH"
 UNREADABLE = "unreadable"
-
-_HEX_DIGEST = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 @dataclass(frozen=True)
@@ -40,75 +39,59 @@ class ListedBackup:
     size: int
     modified: dt.datetime
     checksum: str  # PRESENT, MISSING, OK, MISMATCH or UNREADABLE
-    address: str  # the local path, or the s3:// URL (the key without S3 settings)
+    address: str  # the local path, or the s3:// URL
 
 
 def list_backups(
-    settings: Any, store: Any = None, *, verify_checksums: bool = False
+    stores: Sequence[BackupStore], database: str, *, verify_checksums: bool = False
 ) -> list[ListedBackup]:
-    """This database's backups in ``BACKUP_DIR`` and, with a store, in the bucket; newest first.
+    """``database``'s backups in every store, newest first.
 
     ``verify_checksums`` recomputes each local backup's SHA-256 and compares it
     with its ``.sha256`` file (reads every backup: slow on large directories).
     """
-    database = settings.connection.dbname
     listed = [
-        _listed_local(entry, verify_checksums)
-        for entry in local_entries(Path(settings.backup_dir), database)
-        if entry.parsed is not None
+        _listed(store, backup, verify_checksums and store.location == "local")
+        for store in stores
+        for backup in store.list_backups(database)
     ]
-    if store is not None:
-        for backup_type in BACKUP_TYPES:
-            for obj in store.list_backups(database, backup_type):
-                listed.append(_listed_remote(store, obj, database))
     listed.sort(key=lambda b: (b.modified, b.filename, b.location), reverse=True)
     return listed
 
 
-def _listed_local(entry: Entry, verify_checksums: bool) -> ListedBackup:
-    assert entry.parsed is not None
-    path: Path = entry.ref
-    if not entry.has_checksum:
+def _listed(store: BackupStore, backup: StoredBackup, verify: bool) -> ListedBackup:
+    assert backup.parsed is not None  # stores list only this database's backups
+    if not backup.has_checksum:
         state = MISSING
-    elif verify_checksums:
-        state = checksum_state(path, path.with_name(checksum_filename(path.name)))
+    elif verify:
+        path = Path(backup.key)
+        state = checksum_state(path, checksum_path_for(path))
     else:
         state = PRESENT
     return ListedBackup(
-        "local", entry.filename, entry.parsed, entry.size, entry.modified, state, str(path)
-    )
-
-
-def _listed_remote(store: Any, obj: Any, database: str) -> ListedBackup:
-    parsed = parse_backup_name(database, obj.filename)
-    if parsed is None:  # the store lists only our names; be safe with any other store
-        parsed = BackupName(obj.filename, database, "?", "", False, "", False)
-    s3_settings = getattr(store, "settings", None)
-    address = s3_settings.url(obj.key) if hasattr(s3_settings, "url") else obj.key
-    return ListedBackup(
-        "s3",
-        obj.filename,
-        parsed,
-        obj.size,
-        obj.last_modified,
-        PRESENT if obj.has_checksum else MISSING,
-        address,
+        store.location,
+        backup.filename,
+        backup.parsed,
+        backup.size,
+        backup.modified,
+        state,
+        backup.address,
     )
 
 
 def checksum_state(path: Path, checksum_path: Path) -> str:
     """``ok`` when ``path`` hashes to the digest in ``checksum_path`` (``sha256sum`` format)."""
     try:
-        first = checksum_path.read_text(encoding="utf-8").split()
+        line = parse_checksum_text(checksum_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError):
         return UNREADABLE
-    if not first or not _HEX_DIGEST.match(first[0]):
+    if line is None:
         return UNREADABLE
     try:
         _, actual = file_sha256(path)
     except OSError:
         return UNREADABLE
-    return OK if actual == first[0].lower() else MISMATCH
+    return OK if actual == line.digest else MISMATCH
 
 
 def print_listing(
@@ -138,10 +121,7 @@ def print_listing(
                 backup.filename if backup.location == "local" else backup.address,
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
-        print("  ".join([*cells, row[-1]]), file=out)
+    print_table(rows, out)
     local = [b for b in backups if b.location == "local"]
     remote = [b for b in backups if b.location != "local"]
     directories = sorted({str(Path(b.address).parent) for b in local})

@@ -1,9 +1,9 @@
 """Retention: which old backups to delete, decided by age, never at the cost of the last good one.
 
-``plan`` is a pure function from a list of entries (local files or remote
-objects) to one ``Decision`` per entry naming the rule that decided it;
-``apply_local`` and ``apply_remote`` carry a plan out, and ``print_plan``
-shows it for ``--dry-run``. The rules, in the order they are tried:
+``plan`` is a pure function from a store's backups to one ``Decision`` per
+backup naming the rule that decided it; ``apply`` carries a plan out on any
+``BackupStore`` (the directory, a bucket) the same way. The rules, in the
+order they are tried:
 
 1. a name that is not one of this database's backups is never touched;
 2. a backup of another type is left to that type's own retention;
@@ -22,26 +22,14 @@ A good backup is one that is not quarantined and has its checksum beside it.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import sys
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
 
-from .errors import CleanupError, ConfigError, UploadError
-from .naming import (
-    BACKUP_TYPES,
-    CHECKSUM_SUFFIX,
-    FAILED_SUFFIX,
-    BackupName,
-    checksum_filename,
-    parse_backup_name,
-)
-from .units import human_size
-
-if TYPE_CHECKING:
-    from .storage.remote import RemoteObject
+from .errors import BackupError, CleanupError
+from .log import Logger
+from .naming import BACKUP_TYPES
+from .storage.base import BackupStore, StoredBackup
 
 DEFAULT_KEEP_MIN = 1
 KEEP_MIN_VARIABLE = "BACKUP_KEEP_MIN"
@@ -62,6 +50,9 @@ _RETENTION_VARIABLES = {
 }
 _UNITS = {"daily": "day", "weekly": "week", "monthly": "month"}
 _UNIT_DAYS = {"daily": 1, "weekly": DAYS_PER_WEEK, "monthly": DAYS_PER_MONTH}
+
+# A backup as retention sees it (a store's listing entry).
+Entry = StoredBackup
 
 
 @dataclass(frozen=True)
@@ -98,49 +89,6 @@ class RetentionPolicy:
             return f"keep all ({variable}=0)"
         unit = _UNITS[backup_type] + ("" if count == 1 else "s")
         return f"{count} {unit} ({variable}={count})"
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One candidate for retention: a file in the backup directory or a remote object.
-
-    ``parsed`` is None for a name that is not one of this database's backups.
-    ``ref`` is what deletion needs (a ``Path`` or a ``RemoteObject``); the plan
-    never looks at it.
-    """
-
-    filename: str
-    parsed: BackupName | None
-    modified: dt.datetime
-    size: int
-    has_checksum: bool
-    ref: Any = field(default=None, compare=False)
-
-    @classmethod
-    def for_name(
-        cls,
-        database: str,
-        filename: str,
-        modified: dt.datetime,
-        size: int,
-        *,
-        has_checksum: bool,
-        ref: Any = None,
-    ) -> Entry:
-        """An entry whose name is parsed against ``database``'s naming pattern."""
-        return cls(
-            filename,
-            parse_backup_name(database, filename),
-            modified,
-            size,
-            has_checksum,
-            ref,
-        )
-
-    @property
-    def good(self) -> bool:
-        """Whether this backup can count toward ``BACKUP_KEEP_MIN``."""
-        return self.parsed is not None and not self.parsed.failed and self.has_checksum
 
 
 @dataclass(frozen=True)
@@ -230,315 +178,57 @@ def _decide(
     return KEEP, f"within {policy.describe(backup_type)}"
 
 
-# --- local directory -------------------------------------------------------
+def apply(
+    store: BackupStore,
+    policy: RetentionPolicy,
+    backup_type: str,
+    database: str,
+    *,
+    just_made: str,
+    log: Logger,
+    now: dt.datetime | None = None,
+) -> None:
+    """Delete this type's expired backups in ``store`` after a successful backup.
 
-
-def local_entries(backup_dir: Path, database: str) -> list[Entry]:
-    """Every regular file in ``backup_dir`` except checksums, each parsed against ``database``.
-
-    Checksum files travel with their backup, so they are not entries of their own.
-    A missing directory has no entries; an unreadable one is a ``ConfigError``.
+    Raises ``CleanupError`` (exit 7) naming every backup that could not be
+    deleted, or saying that the store could not be listed; the backup itself
+    has succeeded by then.
     """
-    entries = []
-    try:
-        scan = list(os.scandir(backup_dir))
-    except FileNotFoundError:
-        return []
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read the backup directory {backup_dir}: {exc.strerror or exc}",
-            hint="check BACKUP_DIR and its permissions",
-        ) from None
-    names = {item.name for item in scan}
-    for item in scan:
-        if item.name.endswith(CHECKSUM_SUFFIX) or item.name.endswith(
-            CHECKSUM_SUFFIX + FAILED_SUFFIX
-        ):
-            continue
-        try:
-            if not item.is_file(follow_symlinks=False):
-                continue
-            stat = item.stat(follow_symlinks=False)
-        except FileNotFoundError:
-            continue
-        entries.append(
-            Entry.for_name(
-                database,
-                item.name,
-                dt.datetime.fromtimestamp(stat.st_mtime, dt.timezone.utc),
-                stat.st_size,
-                has_checksum=checksum_filename(item.name) in names,
-                ref=Path(item.path),
-            )
-        )
-    return entries
-
-
-def _delete_local(path: Path) -> str | None:
-    """Delete a backup, then its checksum; None on success, else what is left and why.
-
-    When the backup itself cannot be deleted its checksum stays too, so what is
-    left can still be verified.
-    """
-    checksum = path.with_name(checksum_filename(path.name))
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        if checksum.exists():
-            return f"{path.name} ({reason}; its {CHECKSUM_SUFFIX} kept with it)"
-        return f"{path.name} ({reason})"
-    try:
-        checksum.unlink()
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        return f"{checksum.name} ({exc.strerror or exc}; its backup was deleted)"
-    return None
-
-
-def apply_local(settings: Any, just_made: str, log: Any, *, now: dt.datetime | None = None) -> None:
-    """Delete this type's expired local backups after a successful backup.
-
-    Raises ``CleanupError`` (exit 7) naming every file that could not be deleted;
-    the backup itself has succeeded by then.
-    """
-    backup_type = settings.backup_type
-    policy: RetentionPolicy = settings.retention
-    database = settings.connection.dbname
     now = now or dt.datetime.now(dt.timezone.utc)
+    label = store.label
     try:
-        entries = local_entries(Path(settings.backup_dir), database)
-    except ConfigError as exc:  # the backup is made by now: this is a cleanup failure
-        raise CleanupError(exc.msg, detail="no old backup was deleted", hint=exc.hint) from None
-    decisions = plan(entries, policy, backup_type, now, protect={Path(just_made).name})
-    doomed = [d for d in decisions if d.delete]
+        backups = store.list_backups(database, backup_type)
+    except BackupError as exc:  # the backup is made by now: this is a cleanup failure
+        raise CleanupError(
+            exc.msg, detail=f"no old {label} backup was deleted", hint=exc.hint
+        ) from None
+    decisions = plan(backups, policy, backup_type, now, protect={Path(just_made).name})
+    doomed = [d.entry for d in decisions if d.delete]
     if not doomed:
         log.debug(
-            f"retention: no local {backup_type} backups older than {policy.describe(backup_type)}"
+            f"retention: no {label} {backup_type} backups older than {policy.describe(backup_type)}"
         )
         return
-    left: list[str] = []
-    removed = 0
-    for decision in doomed:
-        problem = _delete_local(decision.entry.ref)
-        if problem:
-            left.append(problem)
-        else:
-            removed += 1
-            log.info(
-                f"retention: deleted {decision.entry.filename}: {decision.rule}",
-                event="retention_delete",
-                location="local",
-                file=decision.entry.filename,
-            )
+    rules = {d.entry.filename: d.rule for d in decisions}
+    left = store.delete(doomed)
+    removed = [b for b in doomed if b.filename not in left]
+    for backup in removed:
+        log.info(
+            f"retention: deleted {label} {backup.filename}: {rules[backup.filename]}",
+            event="retention_delete",
+            location=store.location,
+            file=backup.filename,
+        )
     if removed:
         log.info(
-            f"retention: removed {removed} local {backup_type} backup(s) older than "
+            f"retention: removed {len(removed)} {label} {backup_type} backup(s) older than "
             f"{policy.describe(backup_type)}"
         )
     if left:
         raise CleanupError(
-            f"retention could not delete {len(left)} of {len(doomed)} old {backup_type} "
-            f"backup(s) in {settings.backup_dir}; the backup itself succeeded",
-            detail="left: " + ", ".join(left),
-            hint="check the permissions and attributes of those files (ls -l, lsattr), "
-            "then delete them or rerun the backup",
+            f"retention could not delete {len(left)} of {len(doomed)} old {label} "
+            f"{backup_type} backup(s) in {store.where(backup_type)}; "
+            "the backup itself succeeded",
+            detail="left: " + ", ".join(left.values()),
+            hint=store.deletion_hint,
         )
-
-
-# --- remote storage ----------------------------------------------------------
-
-
-def remote_entries(objects: Iterable[RemoteObject], database: str) -> list[Entry]:
-    """Entries for remote objects; age comes from each object's LastModified."""
-    return [
-        Entry.for_name(
-            database,
-            obj.filename,
-            obj.last_modified,
-            obj.size,
-            has_checksum=obj.has_checksum,
-            ref=obj,
-        )
-        for obj in objects
-    ]
-
-
-def apply_remote(
-    store: Any, settings: Any, just_made: str, log: Any, *, now: dt.datetime | None = None
-) -> None:
-    """Delete this type's expired remote backups (object and ``.sha256`` together).
-
-    Raises ``CleanupError`` (exit 7) naming every key that could not be deleted.
-    """
-    if store is None:
-        return
-    backup_type = settings.backup_type
-    policy: RetentionPolicy = settings.retention
-    database = settings.connection.dbname
-    now = now or dt.datetime.now(dt.timezone.utc)
-    try:
-        objects = store.list_backups(database, backup_type)
-    except UploadError as exc:  # the backup is uploaded by now: this is a cleanup failure
-        raise CleanupError(
-            exc.msg, detail="no old remote backup was deleted", hint=exc.hint
-        ) from None
-    decisions = plan(
-        remote_entries(objects, database), policy, backup_type, now, protect={Path(just_made).name}
-    )
-    doomed = [d.entry.ref for d in decisions if d.delete]
-    if not doomed:
-        log.debug(
-            f"retention: no remote {backup_type} backups older than {policy.describe(backup_type)}"
-        )
-        return
-    failed = list(store.delete(doomed))
-    failed_set = set(failed)
-    removed = [obj for obj in doomed if obj.key not in failed_set]
-    for obj in removed:
-        log.info(
-            f"retention: deleted remote {obj.key}",
-            event="retention_delete",
-            location="s3",
-            file=obj.filename,
-        )
-    if removed:
-        log.info(
-            f"retention: removed {len(removed)} remote {backup_type} backup(s) older than "
-            f"{policy.describe(backup_type)}"
-        )
-    if failed:
-        raise CleanupError(
-            f"retention could not delete {len(failed)} of {len(doomed)} old remote "
-            f"{backup_type} backup(s); the backup itself succeeded",
-            detail="left: " + ", ".join(failed),
-            hint="check that the credentials allow s3:DeleteObject on the bucket",
-        )
-
-
-# --- dry run -------------------------------------------------------------------
-
-
-def print_plan(
-    settings: Any,
-    store: Any = None,
-    *,
-    out: TextIO | None = None,
-    now: dt.datetime | None = None,
-) -> list[Decision]:
-    """Print what retention after the next backup of the type would do; change nothing.
-
-    The backup the run would make is shown as a protected entry, so the plan is
-    the one a real run applies (it takes one of the ``BACKUP_KEEP_MIN`` places).
-    Returns the decisions, local then remote.
-    """
-    out = out or sys.stdout
-    now = now or dt.datetime.now(dt.timezone.utc)
-    backup_type = settings.backup_type
-    policy: RetentionPolicy = settings.retention
-    database = settings.connection.dbname
-    schema = "_schema" if getattr(settings, "schema_only", False) else ""
-    upcoming_name = f"{database}_{backup_type}_{NEXT_BACKUP}{schema}"
-    upcoming = Entry(
-        NEXT_BACKUP,
-        BackupName(upcoming_name, database, backup_type, "next", bool(schema), "", False),
-        now,
-        0,
-        True,
-    )
-    print(
-        f"Retention plan for {backup_type} backups of {database} (dry run: nothing is deleted)\n"
-        f"  keep {policy.describe(backup_type)}; always keep the {policy.keep_min} newest good "
-        f"backup(s) of each kind ({KEEP_MIN_VARIABLE}={policy.keep_min})",
-        file=out,
-    )
-    local = plan(
-        [upcoming, *local_entries(Path(settings.backup_dir), database)],
-        policy,
-        backup_type,
-        now,
-        protect={NEXT_BACKUP},
-    )
-    _print_decisions(f"local {settings.backup_dir}", local, out)
-    remote: list[Decision] = []
-    if store is not None:
-        objects = store.list_backups(database, backup_type)
-        remote = plan(
-            [upcoming, *remote_entries(objects, database)],
-            policy,
-            backup_type,
-            now,
-            protect={NEXT_BACKUP},
-        )
-        _print_decisions(f"remote {_remote_location(store, backup_type)}", remote, out)
-    return local + remote
-
-
-def _remote_location(store: Any, backup_type: str) -> str:
-    """``s3://bucket/prefix/type/`` when the store says where it is."""
-    s3_settings = getattr(store, "settings", None)
-    try:
-        return s3_settings.url(s3_settings.type_prefix(backup_type))
-    except AttributeError:
-        return ""
-
-
-def _print_decisions(where: str, decisions: Sequence[Decision], out: TextIO) -> None:
-    shown = [d for d in decisions if d.action != IGNORE]
-    deleting = sum(1 for d in shown if d.delete)
-    print(f"\n{where}: {len(shown)} backup(s), {deleting} would be deleted", file=out)
-    if not shown:
-        return
-    rows = [("ACTION", "TYPE", "AGE", "SIZE", "BACKUP", "RULE")]
-    for decision in shown:
-        entry = decision.entry
-        upcoming = entry.filename == NEXT_BACKUP
-        rows.append(
-            (
-                decision.action.upper() if decision.delete else decision.action,
-                describe_type(entry.parsed),
-                "-" if upcoming else format_age(decision.age),
-                "-" if upcoming else human_size(entry.size),
-                entry.filename,
-                decision.rule,
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
-        print("  " + "  ".join([*cells, row[-1]]), file=out)
-
-
-# --- formatting shared with the listing ------------------------------------------
-
-
-def describe_type(parsed: BackupName | None) -> str:
-    """``daily``, ``weekly schema``, ``monthly failed``..."""
-    if parsed is None:
-        return "?"
-    words = [parsed.backup_type]
-    if parsed.schema_only:
-        words.append("schema")
-    if parsed.failed:
-        words.append("failed")
-    return " ".join(words)
-
-
-def format_age(age: dt.timedelta) -> str:
-    """A short age such as ``10d 2h``, ``3h 5m`` or ``42s``; future times read ``in the future``."""
-    seconds = int(age.total_seconds())
-    if seconds < 0:
-        return "in the future"
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes, seconds = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes}m"
-    if minutes:
-        return f"{minutes}m {seconds}s"
-    return f"{seconds}s"

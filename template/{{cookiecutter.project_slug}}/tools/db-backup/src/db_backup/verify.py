@@ -18,7 +18,6 @@ Checks 2 to 4 share one pass over the file: decompressor -> scanner -> psql.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import subprocess
 import time
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from .checksums import checksum_path_for, file_sha256, parse_checksum_text
 from .compression import (
     MAGIC_BYTES_NEEDED,
     codec_for_magic,
@@ -36,7 +36,6 @@ from .config import VerifySettings
 from .dumpscan import DumpScanner, ScanResult
 from .errors import BackupError, DatabaseConnectionError, VerifyError
 from .log import Logger
-from .naming import checksum_filename
 from .pipeline import Pipeline, PipelineError, Stage, grow_pipe
 
 if TYPE_CHECKING:
@@ -152,11 +151,6 @@ def _log_passed(
 # -- check 1: checksum ---------------------------------------------------------------------
 
 
-def checksum_path_for(path: Path) -> Path:
-    """``x.sql.gz.sha256`` beside ``x.sql.gz``; ``x.sql.gz.sha256.failed`` for a quarantined one."""
-    return path.with_name(checksum_filename(path.name))
-
-
 def read_expected_checksum(checksum_path: Path) -> str:
     """The hex digest from a ``sha256sum`` line (``HEX  name``); ``VerifyError`` if unusable."""
     try:
@@ -170,23 +164,10 @@ def read_expected_checksum(checksum_path: Path) -> str:
         ) from None
     except OSError as exc:
         raise VerifyError(f"checksum: cannot read {checksum_path}: {exc.strerror}") from None
-    token = text.strip().split(maxsplit=1)[0].lower() if text.strip() else ""
-    if len(token) != 64 or any(c not in "0123456789abcdef" for c in token):
+    line = parse_checksum_text(text)
+    if line is None:
         raise VerifyError(f"checksum: {checksum_path.name} holds no sha256 digest")
-    return token
-
-
-def file_sha256(path: Path) -> tuple[int, str]:
-    """The size and hex sha256 of a file, read in 1 MiB chunks."""
-    with path.open("rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        file_digest = getattr(hashlib, "file_digest", None)  # Python 3.11+
-        if file_digest is not None:
-            return size, file_digest(handle, "sha256").hexdigest()
-        digest = hashlib.sha256()
-        for chunk in iter(lambda: handle.read(CHUNK_SIZE), b""):
-            digest.update(chunk)
-        return size, digest.hexdigest()
+    return line.digest
 
 
 def check_checksum(path: Path) -> tuple[int, str]:

@@ -1,8 +1,8 @@
 """Copies of backups in an S3-compatible bucket (AWS, MinIO, R2, B2, Ceph).
 
-``S3Store`` checks the bucket before a dump (``preflight``), uploads a
-verified backup and proves the upload (``upload_backup``), and lists and
-deletes this database's backups for retention (``list_backups``,
+``S3Store`` is a ``BackupStore``: it checks the bucket before a dump
+(``preflight``), uploads a backup and proves the upload (``put``), lists,
+reads and deletes this database's backups (``list_backups``, ``open``,
 ``delete``). Every listing and deletion stays under ``${prefix}${type}/``
 and matches only this database's file names, so a bucket shared by several
 databases and projects is safe. boto3 is an optional extra, imported only
@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
+from ..checksums import parse_checksum_text
 from ..compression import EXTENSIONS, codec_for_name
 from ..errors import UploadError
+from ..log import Logger
 from ..naming import BACKUP_TYPES, CHECKSUM_SUFFIX, FAILED_SUFFIX, parse_backup_name
-from .remote import RemoteObject
+from .base import StoredBackup
 from .s3_errors import Target, translate
 from .s3_settings import MIB, S3Settings
 
@@ -37,24 +39,31 @@ MAX_CONCURRENCY = 4  # parts in flight; each streams from the file, memory stays
 class S3Store:
     """One bucket and prefix, reached with boto3's standard credential chain."""
 
-    def __init__(self, settings: S3Settings) -> None:
+    location = "s3"
+    label = "remote"
+    deletion_hint = "check that the credentials allow s3:DeleteObject on the bucket"
+
+    def __init__(self, settings: S3Settings, log: Logger) -> None:
         self.settings = settings
-        self._clients: dict[str, Any] = {}
+        self.log = log
+        self._clients: dict[str, Any] = {}  # boto3 clients: untyped library objects
         self._proven: set[Path] = set()
+
+    def where(self, backup_type: str | None = None) -> str:
+        """``s3://bucket/prefix/`` or, for a type, ``s3://bucket/prefix/type/``."""
+        s = self.settings
+        return s.url(s.type_prefix(backup_type) if backup_type else s.prefix)
 
     # -- checks before the dump -------------------------------------------------------
 
-    def preflight(self, log: Any) -> None:
+    def preflight(self) -> None:
         """Fail in seconds if the bucket is missing, unreachable, unlistable or read-only.
 
         Lists the prefix, then writes and deletes a small object under it (with the
         configured encryption, so a bucket policy that demands it is honoured).
         """
         s = self.settings
-        add_secret = getattr(log, "add_secret", None)
-        if add_secret is not None:
-            for name in ("aws_secret_access_key", "aws_session_token"):
-                add_secret(s.credentials.get(name))
+        log = self.log
         probe = f"{s.prefix}{PREFLIGHT_NAME}{uuid.uuid4().hex}"
         client = self._client("preflight")
         log.debug(f"S3 preflight: {s.url(s.prefix)} at {s.endpoint_url or 'AWS S3'}")
@@ -73,7 +82,7 @@ class S3Store:
 
     # -- upload -----------------------------------------------------------------------
 
-    def upload_backup(self, path: Path, checksum_path: Path, backup_type: str, log: Any) -> str:
+    def put(self, path: Path, checksum_path: Path, backup_type: str) -> str:
         """Upload ``path`` then its ``.sha256``, proving the first before writing the second.
 
         Multipart with a part size that keeps any file under the 10,000-part limit;
@@ -84,6 +93,7 @@ class S3Store:
         a complete one. Returns the backup's key.
         """
         s = self.settings
+        log = self.log
         key = s.object_key(backup_type, path.name)
         target = Target("upload", s.bucket, key, s.endpoint_url)
         try:
@@ -114,7 +124,7 @@ class S3Store:
                 **self._encryption(),
             )
         except BaseException as exc:
-            self._clean_up_failed_upload(key, log)
+            self._clean_up_failed_upload(key)
             if isinstance(exc, Exception):
                 raise translate(exc, target) from exc
             raise
@@ -129,12 +139,13 @@ class S3Store:
         )
         return key
 
-    def delete_local_copy(self, path: Path, checksum_path: Path, log: Any) -> bool:
+    def delete_local_copy(self, path: Path, checksum_path: Path) -> bool:
         """Delete the local backup and its ``.sha256`` if this store proved their upload.
 
         For ``BACKUP_S3_DELETE_LOCAL_AFTER_UPLOAD``; returns whether anything was deleted
         (never a file whose upload this run did not prove).
         """
+        log = self.log
         if path.resolve() not in self._proven:
             log.warning(f"kept {path}: its upload was not proven in this run")
             return False
@@ -184,9 +195,10 @@ class S3Store:
                 hint="the object was deleted; the local backup is intact",
             )
 
-    def _clean_up_failed_upload(self, key: str, log: Any) -> None:
+    def _clean_up_failed_upload(self, key: str) -> None:
         """Abort the key's unfinished multipart uploads and delete a half-made backup."""
         s = self.settings
+        log = self.log
         try:
             client = self._client("cleanup")
             for page in client.get_paginator("list_multipart_uploads").paginate(
@@ -207,12 +219,15 @@ class S3Store:
 
     # -- listing and deletion (retention) ---------------------------------------------
 
-    def list_backups(self, database: str, backup_type: str) -> list[RemoteObject]:
-        """This database's backups under ``${prefix}${type}/``, oldest first.
+    def list_backups(self, database: str, backup_type: str | None = None) -> list[StoredBackup]:
+        """This database's backups under ``${prefix}${type}/`` (every type: None), oldest first.
 
         Objects of other databases, other folders and other files are never returned.
         Raises ``UploadError`` when the bucket cannot be listed.
         """
+        if backup_type is None:
+            found = [b for t in BACKUP_TYPES for b in self.list_backups(database, t)]
+            return sorted(found, key=lambda b: (b.modified, b.filename))
         s = self.settings
         folder = s.type_prefix(backup_type)
         found: dict[str, dict[str, Any]] = {}
@@ -229,40 +244,65 @@ class S3Store:
         except Exception as exc:
             raise translate(exc, Target("listing", s.bucket, folder, s.endpoint_url)) from exc
         objects = [
-            RemoteObject(
-                key=item["Key"],
-                filename=name,
-                size=int(item.get("Size", 0)),
-                last_modified=_aware(item["LastModified"]),
+            StoredBackup.for_name(
+                database,
+                name,
+                _aware(item["LastModified"]),
+                int(item.get("Size", 0)),
                 has_checksum=name in checksums,
+                key=item["Key"],
+                address=s.url(item["Key"]),
             )
             for name, item in found.items()
         ]
-        return sorted(objects, key=lambda o: (o.last_modified, o.filename))
+        return sorted(objects, key=lambda o: (o.modified, o.filename))
 
-    def delete(self, objects: list[RemoteObject]) -> list[str]:
-        """Delete each backup object and its ``.sha256``; return the keys left behind.
+    def open(self, backup: StoredBackup) -> BinaryIO:
+        """The object's bytes, streamed from the bucket; ``UploadError`` when unreadable."""
+        s = self.settings
+        try:
+            answer = self._client("transfer").get_object(Bucket=s.bucket, Key=backup.key)
+        except Exception as exc:
+            raise translate(exc, Target("download", s.bucket, backup.key, s.endpoint_url)) from exc
+        return cast(BinaryIO, answer["Body"])
+
+    def expected_sha256(self, backup: StoredBackup) -> str | None:
+        """The digest of the backup's ``.sha256`` object; None when it has none."""
+        if not backup.has_checksum:
+            return None
+        s = self.settings
+        key = s.checksum_key(backup.key)
+        try:
+            answer = self._client("transfer").get_object(Bucket=s.bucket, Key=key)
+            text = answer["Body"].read(4096).decode("utf-8", "replace")
+        except Exception as exc:
+            raise translate(exc, Target("download", s.bucket, key, s.endpoint_url)) from exc
+        line = parse_checksum_text(text)
+        return line.digest if line else None
+
+    def delete(self, objects: Sequence[StoredBackup]) -> dict[str, str]:
+        """Delete each backup object and its ``.sha256``; returns ``{filename: key}`` left behind.
 
         The ``.sha256`` goes first, so an interrupted deletion never leaves a
         checksum that claims a complete backup. A key outside ``${prefix}${type}/``
         or not shaped like a backup name is never touched and is returned.
         """
         s = self.settings
-        left: list[str] = []
+        left: dict[str, str] = {}
         client = None
         for obj in objects:
             if not self._is_deletable(obj):
-                left.append(obj.key)
+                left[obj.filename] = obj.key
                 continue
             try:
                 client = client or self._client("transfer")
                 client.delete_object(Bucket=s.bucket, Key=s.checksum_key(obj.key))
                 client.delete_object(Bucket=s.bucket, Key=obj.key)
             except Exception:
-                left.append(obj.key)
+                left[obj.filename] = obj.key
         return left
 
-    def _is_deletable(self, obj: RemoteObject) -> bool:
+    def _is_deletable(self, obj: StoredBackup) -> bool:
         name = obj.filename
         if not name or "/" in name or name.endswith(CHECKSUM_SUFFIX):
             return False
@@ -339,12 +379,10 @@ def make_client(
 def read_checksum_file(checksum_path: Path, filename: str) -> tuple[str, bytes]:
     """The sha256 hex in a ``sha256sum`` line for ``filename``, and the file's bytes."""
     body = checksum_path.read_bytes()
-    fields = body.decode("utf-8", "replace").split()
-    digest = fields[0].lower() if fields else ""
-    named = fields[1].lstrip("*") if len(fields) > 1 else ""
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest) or named != filename:
+    line = parse_checksum_text(body.decode("utf-8", "replace"))
+    if line is None or line.filename != filename:
         raise UploadError(f"{checksum_path} is not a sha256sum line for {filename}")
-    return digest, body
+    return line.digest, body
 
 
 def _aware(value: Any) -> dt.datetime:
