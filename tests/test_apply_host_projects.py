@@ -392,6 +392,7 @@ def test_project_without_compose_backs_up_from_the_host(
     assert not list(project.glob("*compose*"))
     assert not (project / ".env.example").exists()
     assert "first backup:  scripts/db-backup.sh --verify" in result.stdout
+    assert "backs up database plain as user plain_owner (the answers" in result.stdout
     tests_after = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
         cwd=project,

@@ -74,6 +74,14 @@ class Wiring:
             adopted_database.adopt(
                 self.project, main.database, main.path.name, self.dotenv, self.report
             )
+            return
+        self.report.database += [
+            f"scripts/db-backup.sh backs up database {self.choices.postgres_db} as user "
+            f"{self.choices.postgres_user} (the answers; the process environment, "
+            "scripts/backup-config.env and .env override them)",
+            "it runs this machine's pg_dump, which must be the server's major version or "
+            "newer (an older one is refused, exit 2)",
+        ]
 
     # --- shared files -------------------------------------------------------------------
 

@@ -18,6 +18,8 @@ class Choices:
     backups_mount: str = LOCAL_BACKUPS  # or "database-volume"
     postgres_service: str = ""
     postgres_version: str = ""
+    postgres_db: str = ""
+    postgres_user: str = ""
 
     @classmethod
     def from_answers(cls, answers: Mapping[str, Any]) -> Choices:
@@ -27,4 +29,6 @@ class Choices:
             backups_mount=str(answers.get("compose_backups_mount", LOCAL_BACKUPS)),
             postgres_service=str(answers.get("postgres_service", "")).strip(),
             postgres_version=str(answers.get("postgres_version", "")),
+            postgres_db=str(answers.get("postgres_db", "")),
+            postgres_user=str(answers.get("postgres_user", "")),
         )
