@@ -316,7 +316,9 @@ def test_env_family_compose_files_get_the_service_and_no_compose_yml_appears(
     assert (root / "docker-compose.docs.yml").read_text() == "services:\n  docs:\n    image: docs\n"
     defaults = (root / DEFAULTS).read_text()
     assert 'ENV_FILES: tuple[str, ...] = ("prod.env",)' in defaults
-    assert 'POSTGRES_DB = "shop"' in defaults and 'POSTGRES_USER = "owner"' in defaults
+    assert 'POSTGRES_DB = "my_project"' in defaults and "owner" not in defaults
+    assert "backs up database shop as user owner" in report.render()
+    assert "POSTGRES_DB and POSTGRES_USER stay in the project's own settings" in report.render()
     assert "docker-compose.docs.yml: no PostgreSQL service, left alone" in report.render()
     assert ".env.example: the project has none; none created" in report.render()
 
@@ -488,3 +490,27 @@ def test_template_paths_are_the_project_files_without_staging() -> None:
     assert "tools/db-backup/Dockerfile" in paths
     assert "tools/db-backup/conftest.py" in paths
     assert not [p for p in paths if p.startswith("_backup_fragments") or "__pycache__" in p]
+
+
+def test_only_what_the_compose_file_states_becomes_a_generated_default(tmp_path: Path) -> None:
+    """Literal values and the image's defaults are written into defaults.py; values that
+    come from .env (often kept out of git) are not."""
+    compose = (
+        "services:\n  db:\n    image: postgres:18\n    environment:\n"
+        "      POSTGRES_DB: app\n      POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?set it}\n"
+    )
+    root = existing(tmp_path, {"compose.yml": compose, ".env": "POSTGRES_PASSWORD=s3cret\n"})
+    report = apply(root, hook_context()["cookiecutter"], None).render()
+    defaults = (root / DEFAULTS).read_text()
+    assert 'POSTGRES_DB = "app"' in defaults and 'POSTGRES_USER = "postgres"' in defaults
+    assert "s3cret" not in defaults and "s3cret" not in report
+    assert "password from .env or the shell" in report
+    other = existing(
+        tmp_path / "other",
+        {
+            "compose.yml": compose.replace("POSTGRES_DB: app", "POSTGRES_DB: ${DB_NAME}"),
+            ".env": "DB_NAME=private_name\n",
+        },
+    )
+    apply(other, hook_context()["cookiecutter"], None)
+    assert "private_name" not in (other / DEFAULTS).read_text()

@@ -41,6 +41,29 @@ def settings_of(project: Path, database: DatabaseService, dotenv: Mapping[str, s
     return values
 
 
+def stated_in_compose(project: Path, database: DatabaseService) -> dict[str, str]:
+    """POSTGRES_DB and POSTGRES_USER as the compose file itself states them: literal
+    ``environment:`` values, or the image's defaults where nothing else sets them.
+
+    Only these go into generated files, which are committed: values from env files or
+    from ``.env`` stay where the project keeps them (often out of git).
+    """
+    from_files: dict[str, str] = {}
+    for entry in database.env_files:
+        from_files.update(env_text.read_env(project / entry.relative))
+    stated: dict[str, str] = {}
+    for name in ("POSTGRES_USER", "POSTGRES_DB"):
+        written = database.setting(name)
+        if written is not None:
+            if "$" not in written:
+                stated[name] = written
+        elif name not in from_files:
+            image_default = IMAGE_DEFAULTS.get(name) or stated.get("POSTGRES_USER")
+            if image_default is not None:
+                stated[name] = image_default
+    return stated
+
+
 def password_source(project: Path, database: DatabaseService, settings: Mapping[str, str]) -> str:
     """Where the server's password comes from, in words for the summary."""
     if settings.get("POSTGRES_HOST_AUTH_METHOD") == "trust":
@@ -81,32 +104,37 @@ def adopt(
             f"{env_files[0]} names host {host} (reachable inside compose); on the host, "
             "set POSTGRES_HOST and POSTGRES_PORT to reach the server"
         )
-    write_defaults(project, settings, env_files, report)
+    stated = stated_in_compose(project, database)
+    kept = [name for name in ("POSTGRES_DB", "POSTGRES_USER") if name not in stated]
+    if kept:
+        report.database.append(
+            f"{' and '.join(kept)} stay in the project's own settings (not copied into "
+            f"committed files); the sample scripts/backup-config.env.example still shows "
+            "the answers for them: leave those lines out of scripts/backup-config.env"
+        )
+    write_defaults(project, stated, env_files, report)
 
 
 def write_defaults(
-    project: Path, settings: Mapping[str, str], env_files: tuple[str, ...], report: Report
+    project: Path, stated: Mapping[str, str], env_files: tuple[str, ...], report: Report
 ) -> None:
     """Set the generated defaults; have the tool rewrite the docs that show them."""
     path = project / baked_settings.DEFAULTS
     try:
-        original = read_text(path)
-        text = baked_settings.set_default(
-            original, "POSTGRES_DB", baked_settings.python_string(settings["POSTGRES_DB"])
-        )
-        text = baked_settings.set_default(
-            text, "POSTGRES_USER", baked_settings.python_string(settings["POSTGRES_USER"])
-        )
+        original = text = read_text(path)
+        for name, value in stated.items():
+            text = baked_settings.set_default(text, name, baked_settings.python_string(value))
         if env_files:
             text = baked_settings.set_default(
                 text, "ENV_FILES", baked_settings.python_tuple(env_files)
             )
     except (OSError, CannotMerge, baked_settings.MissingSetting) as reason:
-        files = f" BACKUP_ENV_FILES={','.join(env_files)}" if env_files else ""
+        wanted = [f"{name}={value}" for name, value in stated.items()]
+        if env_files:
+            wanted.append(f"BACKUP_ENV_FILES={','.join(env_files)}")
         report.warn(
             f"{baked_settings.DEFAULTS} was not adjusted ({reason}); set these in "
-            f"scripts/backup-config.env: POSTGRES_DB={settings['POSTGRES_DB']} "
-            f"POSTGRES_USER={settings['POSTGRES_USER']}{files}"
+            f"scripts/backup-config.env: {' '.join(wanted)}"
         )
         return
     if text == original:
