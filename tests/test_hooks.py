@@ -334,7 +334,9 @@ def test_existing_project_without_compose_gets_one_only_when_asked(
     answers = {**hook_context()["cookiecutter"], "new_compose_file": answer}
     report = apply(root, answers, None).render()
     assert (root / "compose.yml").exists() is created
-    assert not (root / ".env.example").exists()
+    assert (root / ".env.example").exists() is created
+    if created:
+        assert "POSTGRES_PASSWORD=\n" in (root / ".env.example").read_text()
     if not created:
         assert "first backup:  scripts/db-backup.sh --verify" in report
     assert (root / "README.md").read_text() == "mine\n"
@@ -408,7 +410,7 @@ def test_non_utf8_file_is_left_alone(tmp_path: Path) -> None:
     (root / ".env.example").write_bytes(b"A=caf\xe9\n")
     report = apply(root, hook_context()["cookiecutter"], None)
     assert (root / ".env.example").read_bytes() == b"A=caf\xe9\n"
-    assert "Append this block to .env.example" in report.render_warnings()
+    assert "Append to .env.example:\n# ====" in report.render_warnings()
 
 
 def test_second_run_changes_no_byte(
@@ -514,3 +516,15 @@ def test_only_what_the_compose_file_states_becomes_a_generated_default(tmp_path:
     )
     apply(other, hook_context()["cookiecutter"], None)
     assert "private_name" not in (other / DEFAULTS).read_text()
+
+
+def test_created_compose_adds_the_database_block_to_an_existing_env_example(
+    tmp_path: Path,
+) -> None:
+    """new_compose_file=yes in a project with an .env.example: both blocks are appended."""
+    root = existing(tmp_path, {".env.example": "APP_DEBUG=0\n"})
+    answers = {**hook_context()["cookiecutter"], "new_compose_file": "yes"}
+    apply(root, answers, None)
+    text = (root / ".env.example").read_text()
+    assert text.startswith("APP_DEBUG=0\n\n# ====")
+    assert text.index("POSTGRES_PASSWORD=") < text.index("# Database Backup Configuration")

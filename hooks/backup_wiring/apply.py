@@ -104,18 +104,25 @@ class Wiring:
         self.report.files.append(f"{name}: {'created' if old is None else 'updated'}")
 
     def wire_env_example(self) -> None:
-        """Add the backup block to .env.example (created only for a new project)."""
+        """Add the backup block to .env.example (created only for a new project), and the
+        database block when this run created compose.yml's postgres service."""
         block = read_text(self.fragments / "env.example")
-        new_text = None
-        if self.new_project:
-            new_text = block
-            if self.created_compose:
-                new_text = read_text(self.fragments / "env-database.example") + "\n" + block
+        blocks = [(block, env_text.ENV_MARKER)]
+        if self.created_compose:
+            database = read_text(self.fragments / "env-database.example")
+            blocks.insert(0, (database, env_text.DATABASE_MARKER))
+
+        def merge(old: str) -> str:
+            for text, marker in blocks:
+                old = env_text.merge_env_example(old, text, marker)
+            return old
+
+        creates = self.new_project or self.created_compose
         self.merge_file(
             ".env.example",
-            lambda old: env_text.merge_env_example(old, block),
-            new_text,
-            f"Append this block to .env.example:\n{block}",
+            merge,
+            "\n".join(text for text, _ in blocks) if creates else None,
+            "Append to .env.example:\n" + "\n".join(text for text, _ in blocks),
         )
 
     def wire_gitignore(self) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from .text_edit import append_block, split_lines
 
 ENV_MARKER = "# Database Backup Configuration"
+DATABASE_MARKER = "# PostgreSQL (compose.yml's postgres service)"
 ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 VARIABLE = re.compile(
     r"\$(?:\$|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?+])?(?P<arg>[^}]*)\}"
@@ -73,9 +74,9 @@ def interpolate(text: str, values: Mapping[str, str]) -> str | None:
     return None if unresolved else result
 
 
-def merge_env_example(text: str, block: str) -> str:
-    """Append the backup block unless its marker line is already there."""
-    if any(line.strip() == ENV_MARKER for line in split_lines(text)):
+def merge_env_example(text: str, block: str, marker: str = ENV_MARKER) -> str:
+    """Append ``block`` unless its marker line is already there."""
+    if any(line.strip() == marker for line in split_lines(text)):
         return text
     return append_block(text, block)
 
