@@ -8,21 +8,19 @@ exit status: 0 success, 1 general, 2 configuration, 3 database connection,
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
 import sys
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import NoReturn
 
 from . import __version__
 from .config import Options, Settings, load_settings
-from .errors import BackupError, ConfigError, Interrupted
+from .errors import BackupError, ConfigError
 from .log import Logger
 from .naming import SCHEMA_SUFFIX, TYPE_CHOICES
+from .signals import interrupts_raise
 from .storage import configured_stores
 from .variables_docs import help_epilog
 
@@ -220,27 +218,3 @@ def report(log: Logger, exc: BackupError) -> None:
             log.error(("detail: " if index == 0 else "  ") + line)
     if exc.hint:
         log.error(f"hint: {exc.hint}")
-
-
-@contextlib.contextmanager
-def interrupts_raise() -> Iterator[None]:
-    """SIGINT, SIGTERM and SIGHUP raise ``Interrupted`` once, so cleanup runs; later ones wait."""
-    received: list[str] = []
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        name = signal.Signals(signum).name
-        if received:
-            return  # already cleaning up: let it finish
-        received.append(name)
-        raise Interrupted(f"interrupted by {name}: stopped, partial files removed")
-
-    watched = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
-    previous = {}
-    for signum in watched:
-        with contextlib.suppress(ValueError, OSError):  # not the main thread
-            previous[signum] = signal.signal(signum, handler)
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)

@@ -10,15 +10,12 @@ the temporary file removed, so no file with a final name exists for a failed run
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import errno
 import hashlib
 import os
-import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +26,8 @@ from .config import Settings
 from .errors import DumpError
 from .log import Logger
 from .naming import backup_filename, checksum_filename
-from .pipeline import Pipeline, PipelineError, Stage
+from .pipeline import Pipeline, PipelineError, Stage, describe
+from .signals import signals_deferred
 from .tools import find_tool
 
 CHUNK_SIZE = 1 << 20
@@ -121,7 +119,7 @@ def write_dump(settings: Settings, log: Logger, *, started: dt.datetime) -> Dump
     filename = next_free_name()
     temporary = backup_dir / partial_name(filename)
     env = settings.connection.child_env()
-    log.debug(f"running: {Pipeline(stages).describe()} > {temporary}")
+    log.debug(f"running: {describe(stages)} > {temporary}")
 
     def debug_line(stage: str, line: str) -> None:
         log.debug(line if line.startswith(f"{stage}:") else f"{stage}: {line}")
@@ -176,23 +174,8 @@ def write_dump(settings: Settings, log: Logger, *, started: dt.datetime) -> Dump
         sha256=digest,
         uncompressed_bytes=results[0].stdout_bytes,
         seconds=time.monotonic() - clock,
-        command=Pipeline(stages).describe(),
+        command=describe(stages),
     )
-
-
-@contextlib.contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT, SIGTERM and SIGHUP until the block ends (a few system calls long)."""
-    watched = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    try:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
-    except (AttributeError, OSError):  # platforms without pthread_sigmask
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _copy_and_hash(source: int, target: int) -> tuple[int, str]:

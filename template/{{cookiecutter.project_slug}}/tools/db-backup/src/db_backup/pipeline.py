@@ -248,17 +248,7 @@ class Pipeline:
 
     def terminate(self, grace: float = TERMINATE_GRACE_SECONDS) -> None:
         """Stop every stage still running (SIGTERM, then SIGKILL) and reap them all."""
-        for proc in self._procs:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.terminate()
-        for proc in self._procs:
-            try:
-                proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                proc.wait()
+        stop_processes(self._procs, grace)
         for proc in self._procs:
             for stream in (proc.stdout, proc.stdin):
                 if stream is not None:
@@ -266,6 +256,23 @@ class Pipeline:
                         stream.close()
         for thread in self._threads:
             thread.join(timeout=2)
+
+
+def stop_processes(
+    procs: Sequence[subprocess.Popen[bytes]], grace: float = TERMINATE_GRACE_SECONDS
+) -> None:
+    """SIGTERM every process still running, SIGKILL those alive after ``grace``; reap all."""
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait()
 
 
 def run_pipeline(

@@ -16,31 +16,25 @@ import contextlib
 import os
 import re
 import secrets
-import signal
 import subprocess
 import tempfile
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
-from types import FrameType
 from typing import IO, Any
 
+from . import psql
 from .connection import ConnectionInfo
 from .dumpscan import ScanResult, display
 from .errors import DatabaseConnectionError, VerifyError
 from .log import Logger
-from .pipeline import grow_pipe
-from .server import server_message
-from .tools import find_tool
+from .pipeline import grow_pipe, stop_processes
+from .psql import server_message
+from .signals import signals_held
 
 MAX_IDENTIFIER_BYTES = 63
-FIELD_SEPARATOR = "\x1f"
 QUERY_GRACE_SECONDS = 30
-TERMINATE_GRACE_SECONDS = 5.0
 STDERR_TAIL_BYTES = 8192
-_PSQL_CONNECTION_FAILED = 2  # psql's exit status when it cannot connect
 
 # A COPY target as pg_dump writes it: an optionally schema-qualified, possibly quoted name.
 _IDENT = r'(?:"(?:[^"]|"")+"|[^\s".;(),]+)'
@@ -103,64 +97,34 @@ def scratch_database_name(dbname: str, pid: int | None = None, token: str | None
 
 
 class Psql:
-    """Short queries through psql on one database (no psqlrc, no prompt, bare rows)."""
+    """Short queries on one database for the test restore, errors as ``VerifyError``."""
 
     def __init__(self, connection: ConnectionInfo, *, client_encoding: str = "UTF8"):
         self.connection = connection
         self.client_encoding = client_encoding
-        self._psql = find_tool("psql")
-
-    def env(self) -> dict[str, str]:
-        """The child environment: this connection, the dump's client encoding."""
-        return self.connection.child_env(client_encoding=self.client_encoding)
 
     def rows(self, sql: str, *, what: str, quick: bool = False) -> list[list[str]]:
-        """Run ``sql`` (read from stdin) and return its rows; ``VerifyError`` naming ``what``.
+        """Run ``sql`` and return its rows; ``VerifyError`` naming ``what``.
 
         ``quick`` queries (privileges) get a timeout; counting the rows of a big table,
         or a CREATE DATABASE waiting for the checkpoint it forces before PostgreSQL 15,
         may rightly take long, so the others have none.
         """
-        command = [
-            self._psql,
-            "-X",
-            "-w",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-F",
-            FIELD_SEPARATOR,
-            "-0",
-            "-f",
-            "-",
-        ]
         timeout = self.connection.connect_timeout + QUERY_GRACE_SECONDS if quick else None
         try:
-            done = subprocess.run(
-                command,
-                input=sql.encode("utf-8", "surrogateescape"),
-                env=self.env(),
-                capture_output=True,
-                timeout=timeout,
-                check=False,
+            return psql.query(
+                self.connection, sql, timeout=timeout, client_encoding=self.client_encoding
             )
-        except subprocess.TimeoutExpired:
+        except psql.PsqlTimeout as exc:
             raise VerifyError(
-                f"test restore: {what} got no answer within {timeout} s",
+                f"test restore: {what} got no answer within {exc.seconds:g} s",
                 detail=f"database {self.connection.dbname}",
             ) from None
-        if done.returncode != 0:
-            first, rest = server_message(done.stderr.decode("utf-8", "replace"))
-            error_class = (
-                DatabaseConnectionError
-                if done.returncode == _PSQL_CONNECTION_FAILED
-                else VerifyError
-            )
-            raise error_class(f"test restore: {what} failed: {first}", detail=rest)
-        out = done.stdout.decode("utf-8", "surrogateescape")
-        return [record.split(FIELD_SEPARATOR) for record in out.split("\0") if record.strip("\n")]
+        except psql.PsqlFailed as exc:
+            error_class = DatabaseConnectionError if exc.connection_failed else VerifyError
+            raise error_class(
+                f"test restore: {what} failed: {exc.first}", detail=exc.detail
+            ) from None
 
 
 def may_create_databases(connection: ConnectionInfo) -> bool:
@@ -215,27 +179,8 @@ class ScratchRestore:
             raise
 
     def _start_psql(self) -> None:
-        command = [
-            find_tool("psql"),
-            "-X",
-            "-w",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "--single-transaction",
-            "-f",
-            "-",
-        ]
-        env = self.connection.child_env()
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
-        self._proc = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=self._stderr,
-            env=env,
-            bufsize=0,
-        )
+        self._proc = psql.restore_process(self.connection, self._stderr)
         if self._proc.stdin is not None:
             grow_pipe(self._proc.stdin.fileno())
 
@@ -256,15 +201,7 @@ class ScratchRestore:
         proc = self._proc
         if proc is None:
             return
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-        try:
-            proc.wait(timeout=TERMINATE_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            proc.wait()
+        stop_processes([proc])
         self._close_stdin()
 
     def finish(self) -> None:
@@ -284,7 +221,7 @@ class ScratchRestore:
 
     def close(self) -> None:
         """Stop psql if it still runs and drop the scratch database (signals held meanwhile)."""
-        with _signals_held():
+        with signals_held():
             if self._proc is not None and self._proc.returncode is None:
                 self.abort()
             if self._stderr is not None:
@@ -407,28 +344,3 @@ class ScratchRestore:
                 "but not in the dump"
             )
         return problems, sum(expected.values())
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM/SIGHUP during cleanup; deliver them once it is done."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held: list[int] = []
-
-    def remember(signum: int, frame: FrameType | None) -> None:
-        held.append(signum)
-
-    watched = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous: dict[int, Any] = {}
-    for signum in watched:
-        with contextlib.suppress(ValueError, OSError):
-            previous[signum] = signal.signal(signum, remember)
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        if held:
-            signal.raise_signal(held[0])

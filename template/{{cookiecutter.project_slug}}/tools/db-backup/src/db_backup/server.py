@@ -7,12 +7,11 @@ file is created, with the server's own words.
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 
+from . import psql
 from .connection import ConnectionInfo
 from .errors import DatabaseConnectionError
-from .tools import find_tool
 
 PROBE_SQL = (
     "select current_setting('server_version_num'), current_setting('server_version'), "
@@ -36,54 +35,26 @@ class ServerInfo:
         return self.version_num // 10000
 
 
-def psql_command(psql: str, sql: str) -> list[str]:
-    """psql that reads no ~/.psqlrc, never prompts, prints bare ``|``-separated rows."""
-    return [psql, "-X", "-w", "-A", "-t", "-q", "-F", "|", "-v", "ON_ERROR_STOP=1", "-c", sql]
-
-
-def server_message(stderr: str) -> tuple[str, str | None]:
-    """psql's error as (first line without the ``psql: error:`` prefix, the remaining lines)."""
-    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
-    if not lines:
-        return "psql failed without a message", None
-    first = lines[0]
-    for prefix in ("psql: error: ", "psql: "):
-        if first.startswith(prefix):
-            first = first[len(prefix) :]
-            break
-    rest = "\n".join(lines[1:]) or None
-    return first, rest
-
-
 def probe(connection: ConnectionInfo) -> ServerInfo:
     """Log in and read the server version; ``DatabaseConnectionError`` (exit 3) on any failure."""
-    command = psql_command(find_tool("psql"), PROBE_SQL)
     try:
-        done = subprocess.run(
-            command,
-            env=connection.child_env(),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=connection.connect_timeout + _GRACE_SECONDS,
+        rows = psql.query(
+            connection, PROBE_SQL, timeout=connection.connect_timeout + _GRACE_SECONDS
         )
-    except subprocess.TimeoutExpired:
+    except psql.PsqlTimeout as exc:
         raise DatabaseConnectionError(
-            f"cannot connect to {connection.describe()}: no answer within "
-            f"{connection.connect_timeout + _GRACE_SECONDS} s"
+            f"cannot connect to {connection.describe()}: no answer within {exc.seconds:g} s"
         ) from None
-    if done.returncode != 0:
-        first, rest = server_message(done.stderr)
+    except psql.PsqlFailed as exc:
         raise DatabaseConnectionError(
-            f"cannot connect to {connection.describe()}: {first}",
-            detail=rest,
-            hint=_hint_for(first),
-        )
-    row = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
-    parts = row.split("|")
-    if len(parts) != 4 or not parts[0].isdigit():
+            f"cannot connect to {connection.describe()}: {exc.first}",
+            detail=exc.detail,
+            hint=_hint_for(exc.first),
+        ) from None
+    row = rows[-1] if rows else []
+    if len(row) != 4 or not row[0].strip().isdigit():
         raise DatabaseConnectionError(f"unexpected answer from the server: {row!r}")
-    return ServerInfo(int(parts[0]), parts[1], parts[2], parts[3])
+    return ServerInfo(int(row[0]), row[1], row[2], row[3].rstrip("\n"))
 
 
 def _hint_for(message: str) -> str | None:
