@@ -63,6 +63,7 @@ class Applied:
     collection_after: list[str]
     ruff_before: tuple[list[str], list[str]]
     ruff_after: tuple[list[str], list[str]]
+    caches_after_apply: list[str]
 
 
 @pytest.fixture(scope="module", params=[DJANGO, FASTAPI])
@@ -75,6 +76,7 @@ def applied(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     ruff_before = ruff_findings(project)
     first = apply_template(project, work / "scratch")
     assert first.returncode == 0, first.stdout + first.stderr
+    caches = sorted(str(path.relative_to(project)) for path in project.rglob("__pycache__"))
     after_first = tree_digest(project)
     second = apply_template(project, work / "scratch")
     assert second.returncode == 0, second.stdout + second.stderr
@@ -90,6 +92,7 @@ def applied(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         pytest_collection(project),
         ruff_before,
         ruff_findings(project),
+        caches,
     )
 
 
@@ -129,6 +132,11 @@ def test_compose_edits_add_only_the_backup_service(applied: Applied) -> None:
         assert "db-backup" in edited["services"]
         del edited["services"]["db-backup"]
         assert edited == original, name
+
+
+def test_applying_leaves_no_python_caches(applied: Applied) -> None:
+    """Nothing the apply runs writes __pycache__ folders into the project."""
+    assert applied.caches_after_apply == []
 
 
 def test_reapplying_changes_no_byte(applied: Applied) -> None:

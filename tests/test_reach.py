@@ -66,7 +66,7 @@ def test_interactive_prompts_are_asked_and_answers_land(tmp_path: Path) -> None:
             "shop-db",  # postgres_db
             "shopper",  # postgres_user
             "6543",  # postgres_port
-            "3",  # postgres_version: 15
+            "4",  # postgres_version: 15
             "2",  # backup_compression: zstd
             "7",  # backup_compression_level
             "10",  # backup_retention_daily
@@ -74,6 +74,9 @@ def test_interactive_prompts_are_asked_and_answers_land(tmp_path: Path) -> None:
             "36",  # backup_retention_monthly
             "2",  # backup_weekly_day: monday
             "n",  # add_compose_backup_service
+            "1",  # new_compose_file: if-new-project
+            "1",  # compose_backups_mount: ./backups
+            "",  # postgres_service: found by its image
         ]
     )
     result = cookiecutter(
@@ -81,10 +84,10 @@ def test_interactive_prompts_are_asked_and_answers_land(tmp_path: Path) -> None:
     )
     for question in (
         "Project name (shown in logs and docs)",
-        "Database to back up (POSTGRES_DB)",
-        "PostgreSQL major version of the compose services",
+        "Database to back up (POSTGRES_DB",
+        "PostgreSQL major version for a new compose.yml",
         "Days to keep daily backups (0 keeps all)",
-        "Add a db-backup service to compose.yml",
+        "Add a db-backup service next to each compose PostgreSQL service",
     ):
         assert question in result.stdout
     project = tmp_path / "out" / "shop"
@@ -102,7 +105,7 @@ def test_interactive_prompts_are_asked_and_answers_land(tmp_path: Path) -> None:
     values = config_values(project)
     assert {name: values.get(name) for name in expected} == expected
     assert (project / CONFIG).read_text().startswith("# Shop Ops Backup Configuration\n")
-    assert "FROM postgres:15" in (project / "tools/db-backup/Dockerfile").read_text()
+    assert "ARG PG_MAJOR=15" in (project / "tools/db-backup/Dockerfile").read_text()
     compose = yaml.safe_load((project / "compose.yml").read_text())
     assert set(compose["services"]) == {"postgres"}
 
@@ -254,17 +257,12 @@ def test_applying_onto_an_existing_project_merges_and_is_idempotent(tmp_path: Pa
     assert "\n" not in env_example.replace("\r\n", "")
 
     compose = (project / "compose.yml").read_text()
-    mount = "      - ./scripts/init-db.sql:/docker-entrypoint-initdb.d/init-db.sql:ro\n"
-    assert compose.startswith(
-        EXISTING_COMPOSE.split(mount)[0] + mount + "      - ./backups:/backups\n"
-    )
-    without_additions = compose.replace("      - ./backups:/backups\n", "", 1)
-    service_start = without_additions.index("  # Backup runner")
-    service_end = without_additions.index("\nvolumes:\n")
-    assert without_additions[:service_start] + without_additions[service_end:] == EXISTING_COMPOSE
+    service_start = compose.index("  # Backups of service postgres")
+    service_end = compose.index("\nvolumes:\n")
+    assert compose[:service_start] + compose[service_end:] == EXISTING_COMPOSE
     services = yaml.safe_load(compose)["services"]
-    assert "./backups:/backups" in services["postgres"]["volumes"]
     assert services["db-backup"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert services["db-backup"]["build"]["args"] == {"PG_MAJOR": "16"}
 
     gitignore = (project / ".gitignore").read_text()
     assert gitignore.startswith(EXISTING_GITIGNORE + "\n\n#")

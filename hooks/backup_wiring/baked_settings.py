@@ -55,9 +55,10 @@ def regenerate_docs(project: Path) -> str | None:
 
     Returns None when done, else the reason it could not be done.
     """
-    environ = {**os.environ, "PYTHONPATH": str(project / SOURCE)}
+    # -B: no __pycache__ left in the project (a re-apply must not change a byte)
+    environ = {**os.environ, "PYTHONPATH": str(project / SOURCE), "PYTHONDONTWRITEBYTECODE": "1"}
     result = subprocess.run(
-        [sys.executable, "-c", REGENERATE],
+        [sys.executable, "-B", "-c", REGENERATE],
         cwd=project,
         env=environ,
         capture_output=True,
