@@ -216,10 +216,11 @@ def stage(root: Path, context: dict[str, Any] | None = None) -> Path:
     for fragment in FRAGMENTS.iterdir():
         render_into(root, context, f"_backup_fragments/{fragment.name}")
     render_into(root, context, DEFAULTS)
-    script = root / "scripts" / "db-backup.sh"
-    script.parent.mkdir(exist_ok=True)
-    script.write_text("#!/bin/sh\n")
-    script.chmod(0o644)
+    for shipped in TEMPLATE_PROJECT.glob("scripts/*.sh"):
+        script = root / "scripts" / shipped.name
+        script.parent.mkdir(exist_ok=True)
+        script.write_text("#!/bin/sh\n")
+        script.chmod(0o644)
     return root
 
 
@@ -267,6 +268,7 @@ def test_new_project_gets_compose_env_example_and_gitignore(
     required = {"POSTGRES_PASSWORD"}
     assert required <= {line.split("=")[0] for line in env_example.splitlines() if "=" in line}
     out = capsys.readouterr().out
+    assert "stay in the project's own settings" not in out
     assert "(new project)" in out
     assert "compose.yml: created with a postgres service" in out
     assert "first backup:  docker compose --profile backup run --rm db-backup --verify" in out

@@ -43,7 +43,8 @@ def settings_of(project: Path, database: DatabaseService, dotenv: Mapping[str, s
 
 def stated_in_compose(project: Path, database: DatabaseService) -> dict[str, str]:
     """POSTGRES_DB and POSTGRES_USER as the compose file itself states them: literal
-    ``environment:`` values, or the image's defaults where nothing else sets them.
+    ``environment:`` values (or the default of a ``${VAR:-default}``), or the image's
+    defaults where nothing else sets them.
 
     Only these go into generated files, which are committed: values from env files or
     from ``.env`` stay where the project keeps them (often out of git).
@@ -55,8 +56,9 @@ def stated_in_compose(project: Path, database: DatabaseService) -> dict[str, str
     for name in ("POSTGRES_USER", "POSTGRES_DB"):
         written = database.setting(name)
         if written is not None:
-            if "$" not in written:
-                stated[name] = written
+            own_default = env_text.interpolate(written, {})  # ${VAR:-default}: the default
+            if own_default:
+                stated[name] = own_default
         elif name not in from_files:
             image_default = IMAGE_DEFAULTS.get(name) or stated.get("POSTGRES_USER")
             if image_default is not None:

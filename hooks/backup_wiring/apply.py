@@ -158,6 +158,8 @@ class Wiring:
         """Give the shipped scripts their run bit wherever they are readable."""
         for name in SHIPPED_SCRIPTS:
             script = self.project / name
+            if not script.is_file():
+                continue
             mode = script.stat().st_mode
             script.chmod(mode | (mode & 0o444) >> 2)
 
