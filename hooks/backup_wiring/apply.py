@@ -181,7 +181,7 @@ class Wiring:
         if not self.new_project:
             self.report.left_alone.append(
                 "README, pyproject, tasks and every file outside tools/db-backup and the "
-                "two shipped scripts are never written; the host's pytest skips "
+                "template's own scripts/ files are never written; the host's pytest skips "
                 "tools/db-backup (its tests run from that folder)"
             )
 
