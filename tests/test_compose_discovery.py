@@ -247,3 +247,13 @@ def test_backup_service_waits_for_a_healthy_database(tmp_path: Path) -> None:
     """With a healthcheck, db-backup waits for service_healthy."""
     compose = "services:\n  db:\n    image: postgres:16\n    healthcheck:\n      test: [CMD, x]\n"
     assert service_for(tmp_path, compose)["depends_on"]["db"]["condition"] == "service_healthy"
+
+
+def test_an_answered_service_is_used_even_with_an_unrecognised_image(tmp_path: Path) -> None:
+    """postgres_service names a service on a company image: it is the database, major unknown
+    (the summary then asks for PG_MAJOR)."""
+    compose = "services:\n  main-db:\n    image: registry.corp/pg-hardened:2024\n"
+    assert find(tmp_path, compose) is None
+    found = find(tmp_path, compose, preferred="main-db")
+    assert found is not None
+    assert (found.name, found.server.major) == ("main-db", None)
