@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from backup_wiring.env_text import interpolate, read_env
 
-from tests.helpers import describe, run_tool
+from tests.helpers import describe, run_tool, tool_environ
 from tests.hostprojects import (
     apply_template,
     compose_schema_errors,
@@ -270,6 +271,46 @@ def back_up(project: Path, server: PostgresServer) -> list[str]:
     return sorted(path.name for path in backups if not path.name.startswith("."))
 
 
+IMAGE_ENTRYPOINT = ["python3", "-m", "db_backup"]
+
+
+def run_like_the_service(
+    project: Path, compose_file: str, server: PostgresServer, backups: Path
+) -> list[str]:
+    """Run the tool as the db-backup service runs it, without Docker: the image's entry
+    point with its PYTHONPATH, the project as working directory, the service's environment
+    as compose fills it in from .env; only the server's address and the backups folder are
+    this machine's. Returns the backup files made."""
+    dockerfile = (project / "tools" / "db-backup" / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["python3", "-m", "db_backup"]' in dockerfile
+    service = compose(project, compose_file)["services"]["db-backup"]
+    assert service["working_dir"] == "/project"
+    assert ".:/project:ro" in service["volumes"]
+    dotenv = read_env(project / ".env")
+    environment = {}
+    for name, value in service["environment"].items():
+        filled = interpolate(str(value), dotenv)
+        assert filled is not None, f"compose could not fill in {name}={value}"
+        environment[name] = filled
+    environment.update(
+        POSTGRES_HOST=server.host,
+        POSTGRES_PORT=str(server.port),
+        BACKUP_DIR=str(backups),
+        PYTHONPATH=str(project / "tools" / "db-backup" / "src"),
+    )
+    result = subprocess.run(
+        [sys.executable, *IMAGE_ENTRYPOINT[1:], "--verify"],
+        cwd=project,
+        env=tool_environ(environment),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, describe(result)
+    return sorted(path.name for path in backups.iterdir() if not path.name.startswith("."))
+
+
 def test_cookiecutter_django_backup_runs_against_its_own_database(
     server: PostgresServer, tmp_path: Path
 ) -> None:
@@ -300,6 +341,10 @@ def test_cookiecutter_django_backup_runs_against_its_own_database(
     )
     made = back_up(project, server)
     assert len([name for name in made if name.startswith("my_awesome_project_daily_")]) == 2, made
+    in_service = run_like_the_service(
+        project, "docker-compose.production.yml", server, tmp_path / "service-backups"
+    )
+    assert len([n for n in in_service if n.startswith("my_awesome_project_daily_")]) == 2
 
 
 def test_fastapi_template_backup_runs_against_its_own_database(
@@ -321,6 +366,8 @@ def test_fastapi_template_backup_runs_against_its_own_database(
     make_database(server, "app", "postgres", "changethis")
     made = back_up(project, server)
     assert len([name for name in made if name.startswith("app_daily_")]) == 2, made
+    in_service = run_like_the_service(project, "compose.yml", server, tmp_path / "service-backups")
+    assert len([name for name in in_service if name.startswith("app_daily_")]) == 2, in_service
 
 
 # --- layouts the shared projects lack ------------------------------------------------------
@@ -374,6 +421,8 @@ def test_trust_auth_database_on_an_internal_network_defined_through_an_anchor(
     make_database(server, "inventory", "stock", None, trust=True)
     made = back_up(project, server)
     assert len([name for name in made if name.startswith("inventory_daily_")]) == 2, made
+    in_service = run_like_the_service(project, "compose.yaml", server, tmp_path / "in-service")
+    assert len([name for name in in_service if name.startswith("inventory_daily_")]) == 2
 
 
 def test_project_without_compose_backs_up_from_the_host(
