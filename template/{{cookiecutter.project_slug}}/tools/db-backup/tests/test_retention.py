@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import os
 import shutil
 import subprocess
@@ -400,16 +401,6 @@ def test_weeks_are_7_days_and_months_30(pol: RetentionPolicy, backup_type: str, 
 # --- applying the plan to a directory ------------------------------------------------------
 
 
-class RecordingLog:
-    """Collects log lines, the way the real logger would print them."""
-
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str]] = []
-
-    def __getattr__(self, level: str):
-        return lambda message, **fields: self.lines.append((level, message))
-
-
 def make_file(directory: Path, filename: str, age: dt.timedelta, checksum: bool = True) -> Path:
     path = directory / filename
     path.write_bytes(b"backup")
@@ -420,7 +411,7 @@ def make_file(directory: Path, filename: str, age: dt.timedelta, checksum: bool 
     return path
 
 
-def apply(store: object, just_made: str, log: object, **kw: object) -> None:
+def apply(store: object, just_made: str, **kw: object) -> None:
     """Daily retention with the default test policy (``keep_min`` etc. in ``kw``)."""
     now = kw.pop("now", NOW)
     retention.apply(
@@ -429,20 +420,21 @@ def apply(store: object, just_made: str, log: object, **kw: object) -> None:
         "daily",
         DB,
         just_made=just_made,
-        log=log,  # type: ignore[arg-type]
         now=now,  # type: ignore[arg-type]
     )
 
 
-def test_apply_local_deletes_old_backups_with_their_checksums(tmp_path: Path) -> None:
+def test_apply_local_deletes_old_backups_with_their_checksums(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     just_made = make_file(tmp_path, name("daily", 999), 0 * DAY)
     make_file(tmp_path, name("daily", 1), 8 * DAY)
     make_file(tmp_path, name("daily", 2), 6 * DAY)
     foreign = make_file(tmp_path, name("daily", 1, db="other"), 99 * DAY)
     make_file(tmp_path, "shop_daily_daily_20250101_000001.sql.gz", 99 * DAY)
-    log = RecordingLog()
 
-    apply(LocalStore(tmp_path), just_made.name, log)
+    with caplog.at_level(logging.INFO, logger="db_backup"):
+        apply(LocalStore(tmp_path), just_made.name)
 
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [
@@ -456,7 +448,7 @@ def test_apply_local_deletes_old_backups_with_their_checksums(tmp_path: Path) ->
             "shop_daily_daily_20250101_000001.sql.gz.sha256",
         ]
     )
-    assert any(name("daily", 1) in message for _, message in log.lines)
+    assert any(name("daily", 1) in r.getMessage() for r in caplog.records)
 
 
 def test_apply_local_leaves_quarantined_backups_alone(tmp_path: Path) -> None:
@@ -464,7 +456,7 @@ def test_apply_local_leaves_quarantined_backups_alone(tmp_path: Path) -> None:
     failed = make_file(tmp_path, name("daily", 1, ".sql.gz.failed"), 99 * DAY, checksum=False)
     (tmp_path / (name("daily", 1) + ".sha256.failed")).write_text("00  x\n")
 
-    apply(LocalStore(tmp_path), just_made.name, RecordingLog())
+    apply(LocalStore(tmp_path), just_made.name)
 
     assert failed.exists()
     assert (tmp_path / (name("daily", 1) + ".sha256.failed")).exists()
@@ -472,7 +464,7 @@ def test_apply_local_leaves_quarantined_backups_alone(tmp_path: Path) -> None:
 
 def test_apply_local_accepts_a_path_for_the_backup_just_made(tmp_path: Path) -> None:
     just_made = make_file(tmp_path, name("daily", 1), 30 * DAY)
-    apply(LocalStore(tmp_path), str(just_made), RecordingLog(), keep_min=0, now=None)
+    apply(LocalStore(tmp_path), str(just_made), keep_min=0, now=None)
     assert just_made.exists()
 
 
@@ -502,7 +494,7 @@ def test_a_failed_deletion_raises_cleanup_error_naming_the_files_left(tmp_path: 
     _make_undeletable(stuck)
     try:
         with pytest.raises(CleanupError) as caught:
-            apply(LocalStore(tmp_path), just_made.name, RecordingLog())
+            apply(LocalStore(tmp_path), just_made.name)
     finally:
         _undo_undeletable(stuck)
     assert caught.value.exit_code == 7
@@ -514,8 +506,8 @@ def test_a_failed_deletion_raises_cleanup_error_naming_the_files_left(tmp_path: 
 
 
 def test_an_empty_or_missing_directory_is_nothing_to_do(tmp_path: Path) -> None:
-    apply(LocalStore(tmp_path / "missing"), "x", RecordingLog())
-    apply(LocalStore(tmp_path), "x", RecordingLog())
+    apply(LocalStore(tmp_path / "missing"), "x")
+    apply(LocalStore(tmp_path), "x")
 
 
 # --- remote -----------------------------------------------------------------------------------
@@ -566,7 +558,7 @@ def test_apply_remote_deletes_by_last_modified_and_keeps_foreign_objects() -> No
             remote(name("daily", 1, db="other"), 99 * DAY),
         ]
     )
-    apply(store, name("daily", 999), RecordingLog())
+    apply(store, name("daily", 999))
     assert sorted(o.filename for o in store.objects.values()) == sorted(
         [name("daily", 999), name("daily", 2), name("daily", 1, db="other")]
     )
@@ -576,7 +568,7 @@ def test_apply_remote_raises_cleanup_error_naming_the_keys_left() -> None:
     stuck = remote(name("daily", 1), 8 * DAY)
     store = MemoryStore([remote(name("daily", 999), 0 * DAY), stuck], stuck={stuck.key})
     with pytest.raises(CleanupError) as caught:
-        apply(store, name("daily", 999), RecordingLog())
+        apply(store, name("daily", 999))
     assert caught.value.exit_code == 7
     assert stuck.key in caught.value.detail
 
@@ -589,7 +581,7 @@ def test_apply_remote_turns_a_listing_failure_into_a_cleanup_error() -> None:
             raise UploadError("listing of s3://b/backups/daily/ failed: endpoint unreachable")
 
     with pytest.raises(CleanupError) as caught:
-        apply(UnlistableStore([]), name("daily", 999), RecordingLog())
+        apply(UnlistableStore([]), name("daily", 999))
     assert caught.value.exit_code == 7
     assert "endpoint unreachable" in caught.value.msg
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from db_backup.errors import ConfigError, UploadError
-from db_backup.log import Logger
 from db_backup.storage import StoredBackup, s3_settings
 from db_backup.storage.s3 import S3Store, read_checksum_file
 from db_backup.storage.s3_errors import Target, describe_client_error
@@ -376,7 +375,7 @@ def remote(key: str) -> StoredBackup:
 def test_delete_never_touches_keys_outside_the_type_folders(key):
     """Keys that are not ``${prefix}${type}/<backup name>`` come back undeleted, and no
     request is made (the store has no client to make one with)."""
-    store = S3Store(parse(), Logger())
+    store = S3Store(parse())
     backup = remote(key)
     assert store.delete([backup]) == {backup.filename: key}
     assert store._clients == {}

@@ -8,7 +8,6 @@ import pytest
 
 from db_backup import restore
 from db_backup.config import ConnectionInfo
-from db_backup.log import Logger
 from db_backup.restore import MAX_IDENTIFIER_BYTES, quote_ident, scratch_database_name
 
 
@@ -44,8 +43,6 @@ def test_a_slow_create_database_is_waited_for_not_timed_out(
     psql.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(restore, "QUERY_GRACE_SECONDS", 0)
-    scratch = restore.ScratchRestore(
-        ConnectionInfo("h", 5432, "shop", "u", "pw", None, 1), Logger()
-    )
+    scratch = restore.ScratchRestore(ConnectionInfo("h", 5432, "shop", "u", "pw", None, 1))
     scratch._create()
     assert scratch.created

@@ -9,12 +9,13 @@ every run, successful or not.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import defaults, retention
 from .atomic import FILE_MODE, remove_quietly
@@ -23,7 +24,7 @@ from .config import Settings
 from .dump import PARTIAL_MARKER, DumpResult, write_dump
 from .errors import BackupError, CleanupError, ConfigError, VerifyError
 from .lock import BackupLock
-from .log import Logger
+from .log import SUCCESS, JsonValue, fields
 from .metrics import RunMetrics, write_metrics
 from .naming import FAILED_SUFFIX, parse_backup_name
 from .server import ServerInfo, probe
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from .storage.s3 import S3Store
 
 DIR_MODE = 0o700
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,6 @@ class _Progress:
 
     size: int = 0
     backup_made: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def prepare_backup_dir(path: Path) -> None:
@@ -115,7 +117,7 @@ def check_client_version(server: ServerInfo) -> int:
     return client_major
 
 
-def remove_stale_partials(backup_dir: Path, database: str, log: Logger) -> None:
+def remove_stale_partials(backup_dir: Path, database: str) -> None:
     """Delete temporary files an interrupted earlier run of this database left behind.
 
     Only called while holding the lock, so no other run of this database can be writing.
@@ -131,7 +133,7 @@ def remove_stale_partials(backup_dir: Path, database: str, log: Logger) -> None:
         log.warning(f"removed {name}, a partial file left by an interrupted run")
 
 
-def quarantine(result: DumpResult, log: Logger) -> Path:
+def quarantine(result: DumpResult) -> Path:
     """Rename a backup that failed verification (and its checksum) out of every pattern."""
     failed = result.path.with_name(result.path.name + FAILED_SUFFIX)
     os.rename(result.path, failed)
@@ -144,23 +146,23 @@ def quarantine(result: DumpResult, log: Logger) -> Path:
     return failed
 
 
-def run_backup(settings: Settings, log: Logger) -> BackupResult:
+def run_backup(settings: Settings) -> BackupResult:
     """Make one backup and carry it through verify, upload and retention."""
     clock = time.monotonic()
     progress = _Progress()
     exit_code = 1
     try:
-        result = _run(settings, log, progress)
+        result = _run(settings, progress)
         exit_code = 0
         return result
     except BackupError as exc:
         exit_code = exc.exit_code
         raise
     finally:
-        _write_metrics(settings, log, exit_code, time.monotonic() - clock, progress)
+        _write_metrics(settings, exit_code, time.monotonic() - clock, progress)
 
 
-def _run(settings: Settings, log: Logger, progress: _Progress) -> BackupResult:
+def _run(settings: Settings, progress: _Progress) -> BackupResult:
     connection = settings.connection
     started = dt.datetime.now()
     type_note = (
@@ -189,14 +191,14 @@ def _run(settings: Settings, log: Logger, progress: _Progress) -> BackupResult:
         f"pg_dump {client_major}"
     )
     with BackupLock(settings.backup_dir, connection.dbname):
-        remove_stale_partials(settings.backup_dir, connection.dbname, log)
-        store = _s3_store(settings, log)
+        remove_stale_partials(settings.backup_dir, connection.dbname)
+        store = _s3_store(settings)
 
         log.info(f"Creating {settings.backup_type} backup in {settings.backup_dir}")
-        dump = write_dump(settings, log, started=started)
+        dump = write_dump(settings, started=started)
         progress.size = dump.size
         progress.backup_made = True
-        log.success(_created_line(dump), **_created_fields(dump))
+        log.log(SUCCESS, _created_line(dump), extra=fields(**_created_fields(dump)))
 
         verified = False
         if settings.verify:
@@ -207,13 +209,12 @@ def _run(settings: Settings, log: Logger, progress: _Progress) -> BackupResult:
                     dump.path,
                     connection,
                     settings.verify_settings,
-                    log,
                     schema_only=settings.schema_only,
                 )
             except VerifyError:
                 progress.backup_made = False
                 progress.size = 0
-                quarantine(dump, log)
+                quarantine(dump)
                 raise
             verified = True
 
@@ -224,14 +225,14 @@ def _run(settings: Settings, log: Logger, progress: _Progress) -> BackupResult:
         stores: list[BackupStore] = [LocalStore(settings.backup_dir)]
         if store is not None:
             stores.append(store)
-        cleanup_error = _apply_retention(settings, stores, dump.filename, log)
+        cleanup_error = _apply_retention(settings, stores, dump.filename)
 
         if store is not None and store.settings.delete_local_after_upload:
             store.delete_local_copy(dump.path, dump.checksum_path)
 
     if cleanup_error is not None:
         raise cleanup_error
-    log.success(f"Backup completed successfully: {dump.filename}")
+    log.log(SUCCESS, f"Backup completed successfully: {dump.filename}")
     return BackupResult(
         path=dump.path,
         checksum_path=dump.checksum_path,
@@ -246,16 +247,16 @@ def _run(settings: Settings, log: Logger, progress: _Progress) -> BackupResult:
     )
 
 
-def _s3_store(settings: Settings, log: Logger) -> S3Store | None:
+def _s3_store(settings: Settings) -> S3Store | None:
     """The S3 store, checked writable before any dump; None without S3."""
-    store = s3_store(settings.s3, log)
+    store = s3_store(settings.s3)
     if store is not None:
         store.preflight()
     return store
 
 
 def _apply_retention(
-    settings: Settings, stores: list[BackupStore], just_made: str, log: Logger
+    settings: Settings, stores: list[BackupStore], just_made: str
 ) -> CleanupError | None:
     """Retention on every store, each tried; the error to raise once the run is done."""
     errors: list[CleanupError] = []
@@ -267,7 +268,6 @@ def _apply_retention(
                 settings.backup_type,
                 settings.connection.dbname,
                 just_made=just_made,
-                log=log,
             )
         except CleanupError as exc:
             errors.append(exc)
@@ -296,7 +296,7 @@ def _created_line(dump: DumpResult) -> str:
     return f"Backup created: {dump.path} ({', '.join(parts)})"
 
 
-def _created_fields(dump: DumpResult) -> dict[str, Any]:
+def _created_fields(dump: DumpResult) -> dict[str, JsonValue]:
     return {
         "file": str(dump.path),
         "size_bytes": dump.size,
@@ -306,9 +306,7 @@ def _created_fields(dump: DumpResult) -> dict[str, Any]:
     }
 
 
-def _write_metrics(
-    settings: Settings, log: Logger, exit_code: int, seconds: float, progress: _Progress
-) -> None:
+def _write_metrics(settings: Settings, exit_code: int, seconds: float, progress: _Progress) -> None:
     if settings.metrics_file is None:
         return
     run = RunMetrics(

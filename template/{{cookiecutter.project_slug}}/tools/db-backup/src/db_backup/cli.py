@@ -8,6 +8,7 @@ exit status: 0 success, 1 general, 2 configuration, 3 database connection,
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import traceback
@@ -18,13 +19,15 @@ from typing import NoReturn
 from . import __version__
 from .config import Options, Settings, load_settings
 from .errors import BackupError, ConfigError
-from .log import Logger
+from .log import add_secrets, configure, fields, log_format
 from .naming import SCHEMA_SUFFIX, TYPE_CHOICES
 from .signals import interrupts_raise
 from .storage import configured_stores
+from .variables import SECRETS
 from .variables_docs import help_epilog
 
 PROG = "db-backup"
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Creates PostgreSQL database backups with configurable retention policy:
@@ -120,9 +123,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     """Run the tool; returns the exit code."""
     environ = os.environ if environ is None else environ
     json_logs = environ.get("BACKUP_LOG_FORMAT", "").strip().lower() == "json"
-    log = Logger(fmt="json" if json_logs else "text")
-    log.add_secret(environ.get("PGPASSWORD"))
-    log.add_secret(environ.get("POSTGRES_PASSWORD"))
+    configure(fmt="json" if json_logs else "text", verbose=False)
+    add_secrets(*(environ.get(name) for name in SECRETS))
     try:
         options = parse_options(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:
@@ -131,18 +133,16 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return exc.exit_code
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)
-    log.configure(verbose=options.verbose)
+    configure(verbose=options.verbose)
     try:
         with interrupts_raise():
             settings = load_settings(options, environ)
-            log.configure(fmt=settings.log_format)
-            log.add_secret(settings.connection.password)
-            for secret in settings.secrets:
-                log.add_secret(secret)
-            run_mode(settings, log)
+            configure(fmt=settings.log_format)
+            add_secrets(settings.connection.password, *settings.secrets)
+            run_mode(settings)
         return 0
     except BackupError as exc:
-        report(log, exc)
+        report(exc)
         return exc.exit_code
     except Exception as exc:  # a bug: say so plainly, full trace with -v
         log.error(f"unexpected error: {type(exc).__name__}: {exc}")
@@ -151,18 +151,18 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return 1
 
 
-def run_mode(settings: Settings, log: Logger) -> None:
+def run_mode(settings: Settings) -> None:
     """Backup, dry run, listing or verification of a file."""
     mode = settings.options.mode
     if mode == "backup":
         from .backup import run_backup
 
-        run_backup(settings, log)
+        run_backup(settings)
     elif mode == "dry-run":
         from .dry_run import print_plan
 
         print_plan(
-            configured_stores(settings.backup_dir, settings.s3, log),
+            configured_stores(settings.backup_dir, settings.s3),
             settings.retention,
             settings.backup_type,
             settings.connection.dbname,
@@ -172,7 +172,7 @@ def run_mode(settings: Settings, log: Logger) -> None:
         from . import listing
 
         backups = listing.list_backups(
-            configured_stores(settings.backup_dir, settings.s3, log),
+            configured_stores(settings.backup_dir, settings.s3),
             settings.connection.dbname,
             verify_checksums=settings.options.verify,
         )
@@ -186,7 +186,6 @@ def run_mode(settings: Settings, log: Logger) -> None:
             path.expanduser().resolve(),
             settings.connection,
             settings.verify_settings,
-            log,
             schema_only=is_schema_only_name(path.name),
         )
     else:  # pragma: no cover - parse_options only makes the modes above
@@ -202,15 +201,12 @@ def is_schema_only_name(filename: str) -> bool:
     return False
 
 
-def report(log: Logger, exc: BackupError) -> None:
+def report(exc: BackupError) -> None:
     """Log an error: message, then detail and hint lines (one JSON object in JSON mode)."""
-    if log.fmt == "json":
-        fields = {"exit_code": exc.exit_code}
-        if exc.detail:
-            fields["detail"] = exc.detail
-        if exc.hint:
-            fields["hint"] = exc.hint
-        log.error(exc.msg, **fields)
+    if log_format() == "json":
+        told = {"detail": exc.detail, "hint": exc.hint}
+        extra = {name: text for name, text in told.items() if text}
+        log.error(exc.msg, extra=fields(exit_code=exc.exit_code, **extra))
         return
     log.error(exc.msg)
     if exc.detail:

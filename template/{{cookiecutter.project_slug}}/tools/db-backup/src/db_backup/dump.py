@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import hashlib
+import logging
 import os
 import subprocess
 import time
@@ -24,7 +25,6 @@ from .checksums import checksum_line
 from .compression import Compression, compress_command
 from .config import Settings
 from .errors import DumpError
-from .log import Logger
 from .naming import backup_filename, checksum_filename
 from .pipeline import Pipeline, PipelineError, Stage, describe
 from .signals import signals_deferred
@@ -34,6 +34,8 @@ CHUNK_SIZE = 1 << 20
 PARTIAL_MARKER = ".partial-"
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 _MAX_NAME_ATTEMPTS = 3600
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ def free_filename(
     raise DumpError(f"no free backup file name near {when:%Y%m%d_%H%M%S} in {backup_dir}")
 
 
-def write_dump(settings: Settings, log: Logger, *, started: dt.datetime) -> DumpResult:
+def write_dump(settings: Settings, *, started: dt.datetime) -> DumpResult:
     """Dump, compress, hash and publish one backup; ``DumpError`` (exit 4) on any failure."""
     backup_dir = settings.backup_dir
     database = settings.connection.dbname

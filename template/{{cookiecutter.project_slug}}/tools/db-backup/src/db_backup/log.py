@@ -1,37 +1,40 @@
-"""Log lines in the contract's format, or one JSON object per line for log collectors.
+"""Log lines through the standard ``logging`` module, in the contract's format or as JSON lines.
 
-Text: ``[YYYY-mm-dd HH:MM:SS] [LEVEL] message``; ERROR and WARNING go to
-stderr, everything else to stdout, DEBUG only when verbose. JSON
-(``BACKUP_LOG_FORMAT=json``): ``{"ts": ..., "level": ..., "message": ...}``
-plus any extra fields, one object per line on the same streams. Every secret
-the logger is told about is replaced by ``***`` before anything is written.
+Every module logs to ``logging.getLogger(__name__)``; ``configure`` (called by
+``cli``) sets up the ``db_backup`` logger once. Text lines are
+``[YYYY-mm-dd HH:MM:SS] [LEVEL] message``; JSON lines
+(``BACKUP_LOG_FORMAT=json``) are ``{"ts": ..., "level": ..., "message": ...}``
+plus the record's ``fields`` (``extra=fields(...)``). ERROR and WARNING go to
+stderr, the rest to stdout, DEBUG only when verbose. ``SUCCESS`` is a level
+between INFO and WARNING. A ``Redactor`` on both streams replaces every
+registered secret by ``***``: a secret of 8 characters or more wherever it
+appears, a shorter one only as a whole token, so a short password cannot
+garble ordinary words.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import re
 import sys
-from collections.abc import Callable, Iterable
-from typing import Any, TextIO
+from collections.abc import Iterable
+from typing import TextIO
 
 LOG_FORMATS = ("text", "json")
 REDACTED = "***"
+SUCCESS = logging.INFO + 5
+logging.addLevelName(SUCCESS, "SUCCESS")
+PACKAGE = "db_backup"
+LONG_SECRET = 8  # characters: from here on a secret is masked wherever it appears
 
-DEBUG = "DEBUG"
-INFO = "INFO"
-WARNING = "WARNING"
-ERROR = "ERROR"
-SUCCESS = "SUCCESS"
-
-_TO_STDERR = {ERROR, WARNING}
+JsonValue = str | int | float | bool | None
 
 
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every occurrence of each non-empty secret replaced by ``***``."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text
+def fields(**values: JsonValue) -> dict[str, dict[str, JsonValue]]:
+    """``extra=`` for a record: fields a JSON line carries beside the message."""
+    return {"fields": values}
 
 
 def format_text(when: dt.datetime, level: str, message: str) -> str:
@@ -39,83 +42,122 @@ def format_text(when: dt.datetime, level: str, message: str) -> str:
     return f"[{when.strftime('%Y-%m-%d %H:%M:%S')}] [{level}] {message}"
 
 
-def format_json(when: dt.datetime, level: str, message: str, fields: dict[str, Any]) -> str:
-    """One JSON object: ``ts`` (ISO 8601 with offset), ``level``, ``message``, then fields."""
-    record: dict[str, Any] = {
-        "ts": when.astimezone().isoformat(timespec="seconds"),
-        "level": level,
-        "message": message,
-    }
-    record.update({k: v for k, v in fields.items() if k not in record})
-    return json.dumps(record, default=str, ensure_ascii=False)
+class TextFormatter(logging.Formatter):
+    """The contract's ``[time] [LEVEL] message``, local time."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        when = dt.datetime.fromtimestamp(record.created)
+        return format_text(when, record.levelname, record.getMessage())
 
 
-class Logger:
-    """Writes log lines; reconfigurable once the settings are known."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``ts`` (ISO 8601 with offset), ``level``, ``message``, fields."""
 
-    def __init__(
-        self,
-        *,
-        verbose: bool = False,
-        fmt: str = "text",
-        out: TextIO | None = None,
-        err: TextIO | None = None,
-        clock: Callable[[], dt.datetime] | None = None,
-    ):
-        self.verbose = verbose
-        self.fmt = fmt
-        self._out = out
-        self._err = err
-        self._clock = clock or dt.datetime.now
-        self._secrets: set[str] = set()
+    def format(self, record: logging.LogRecord) -> str:
+        when = dt.datetime.fromtimestamp(record.created).astimezone()
+        line: dict[str, object] = {
+            "ts": when.isoformat(timespec="seconds"),
+            "level": record.levelname,
+            "message": record.getMessage(),
+        }
+        extra = getattr(record, "fields", None) or {}
+        line.update({k: v for k, v in extra.items() if k not in line})
+        return json.dumps(line, default=str, ensure_ascii=False)
 
-    def configure(self, *, verbose: bool | None = None, fmt: str | None = None) -> None:
-        """Change verbosity or format (after the settings have been read)."""
-        if verbose is not None:
-            self.verbose = verbose
-        if fmt is not None:
-            self.fmt = fmt
 
-    def add_secret(self, secret: str | None) -> None:
-        """Never write ``secret``: it is replaced by ``***`` in every later line."""
-        if secret:
-            self._secrets.add(secret)
+def _pattern(secret: str) -> str:
+    escaped = re.escape(secret)
+    return escaped if len(secret) >= LONG_SECRET else rf"(?<!\w){escaped}(?!\w)"
 
-    def debug(self, msg: str, **fields: Any) -> None:
-        """Detail for ``-v`` runs only."""
-        if self.verbose:
-            self._emit(DEBUG, msg, fields)
 
-    def info(self, msg: str, **fields: Any) -> None:
-        """A normal step of the run."""
-        self._emit(INFO, msg, fields)
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each non-empty secret replaced by ``***`` (short ones as whole tokens)."""
+    ordered = sorted({s for s in secrets if s}, key=len, reverse=True)
+    if not ordered:
+        return text
+    return re.sub("|".join(_pattern(s) for s in ordered), REDACTED, text)
 
-    def warning(self, msg: str, **fields: Any) -> None:
-        """Something an operator should look at; the run goes on."""
-        self._emit(WARNING, msg, fields)
 
-    def error(self, msg: str, **fields: Any) -> None:
-        """A failure (stderr)."""
-        self._emit(ERROR, msg, fields)
+class Redactor(logging.Filter):
+    """Replaces registered secrets in the message and the fields of every record it passes."""
 
-    def success(self, msg: str, **fields: Any) -> None:
-        """A completed backup or check."""
-        self._emit(SUCCESS, msg, fields)
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
 
-    def _emit(self, level: str, msg: str, fields: dict[str, Any]) -> None:
-        when = self._clock()
-        msg = redact(msg, self._secrets)
-        if self.fmt == "json":
-            clean = {
-                k: redact(v, self._secrets) if isinstance(v, str) else v for k, v in fields.items()
-            }
-            line = format_json(when, level, msg, clean)
-        else:
-            line = format_text(when, level, msg)
-        stream = (self._err or sys.stderr) if level in _TO_STDERR else (self._out or sys.stdout)
+    def add(self, *secrets: str | None) -> None:
+        """Never write these (empty values are ignored)."""
+        self.secrets.update(s for s in secrets if s)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            record.msg = redact(record.getMessage(), self.secrets)
+            record.args = ()
+            extra = getattr(record, "fields", None)
+            if extra:
+                record.fields = {
+                    k: redact(v, self.secrets) if isinstance(v, str) else v
+                    for k, v in extra.items()
+                }
+        return True
+
+
+class _StandardStream(logging.Handler):
+    """Writes to the current ``sys.stdout`` or ``sys.stderr``; a closed reader is not an error."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self._name = name
+
+    def emit(self, record: logging.LogRecord) -> None:
         try:
-            stream.write(line + "\n")
+            stream: TextIO = getattr(sys, self._name)
+            stream.write(self.format(record) + "\n")
             stream.flush()
         except (BrokenPipeError, ValueError):
-            # A closed log reader must not turn a good backup into a failed one.
-            pass
+            pass  # a closed log reader must not turn a good backup into a failed one
+        except Exception:
+            self.handleError(record)
+
+
+class _Below(logging.Filter):
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < self.level
+
+
+_redactor = Redactor()
+_state = {"format": "text"}
+
+
+def add_secrets(*secrets: str | None) -> None:
+    """Register values no log line may show."""
+    _redactor.add(*secrets)
+
+
+def log_format() -> str:
+    """The format lines are written in: ``text`` or ``json``."""
+    return _state["format"]
+
+
+def configure(*, fmt: str | None = None, verbose: bool | None = None) -> None:
+    """Set up (or change) the ``db_backup`` logger's streams, format and verbosity."""
+    logger = logging.getLogger(PACKAGE)
+    if not logger.handlers:
+        out, err = _StandardStream("stdout"), _StandardStream("stderr")
+        out.addFilter(_Below(logging.WARNING))
+        err.setLevel(logging.WARNING)
+        for handler in (out, err):
+            handler.addFilter(_redactor)
+            logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    if fmt is not None:
+        _state["format"] = fmt
+    formatter = JsonFormatter() if _state["format"] == "json" else TextFormatter()
+    for handler in logger.handlers:
+        handler.setFormatter(formatter)
+    if verbose is not None:
+        logger.setLevel(logging.DEBUG if verbose else logging.INFO)

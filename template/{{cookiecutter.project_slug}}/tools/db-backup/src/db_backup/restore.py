@@ -13,6 +13,7 @@ the first SQL error stops it and nothing is committed.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import secrets
@@ -21,13 +22,12 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
 
 from . import psql
 from .connection import ConnectionInfo
 from .dumpscan import ScanResult, display
 from .errors import DatabaseConnectionError, VerifyError
-from .log import Logger
 from .pipeline import grow_pipe, stop_processes
 from .psql import server_message
 from .signals import signals_held
@@ -35,6 +35,8 @@ from .signals import signals_held
 MAX_IDENTIFIER_BYTES = 63
 QUERY_GRACE_SECONDS = 30
 STDERR_TAIL_BYTES = 8192
+
+log = logging.getLogger(__name__)
 
 # A COPY target as pg_dump writes it: an optionally schema-qualified, possibly quoted name.
 _IDENT = r'(?:"(?:[^"]|"")+"|[^\s".;(),]+)'
@@ -141,9 +143,8 @@ class ScratchRestore:
     without committing; ``finish`` closes its input and checks how it ended.
     """
 
-    def __init__(self, connection: ConnectionInfo, log: Logger, *, client_encoding: str = "UTF8"):
+    def __init__(self, connection: ConnectionInfo, *, client_encoding: str = "UTF8"):
         self.admin = connection
-        self.log = log
         self.name = scratch_database_name(connection.dbname)
         self.connection = connection.with_dbname(self.name)
         self.client_encoding = client_encoding
@@ -162,14 +163,14 @@ class ScratchRestore:
             raise
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def _create(self) -> None:
         sql = f"CREATE DATABASE {quote_ident(self.name)} TEMPLATE template0"
-        self.log.debug(f"verify: {sql}")
+        log.debug(f"verify: {sql}")
         # Marked first: an interrupt while CREATE runs must still lead to a DROP.
         self.created = True
         try:
@@ -235,13 +236,13 @@ class ScratchRestore:
         try:
             Psql(self.admin).rows(sql, what=f"dropping the scratch database {self.name}")
         except (VerifyError, DatabaseConnectionError) as exc:
-            self.log.error(
+            log.error(
                 f"verify: the scratch database {self.name} could not be dropped: {exc.msg}",
             )
-            self.log.error(f"hint: drop it by hand: {sql}")
+            log.error(f"hint: drop it by hand: {sql}")
             return
         self.created = False
-        self.log.debug(f"verify: dropped the scratch database {self.name}")
+        log.debug(f"verify: dropped the scratch database {self.name}")
 
     def _close_stdin(self) -> None:
         if self._proc is not None and self._proc.stdin is not None:

@@ -22,12 +22,13 @@ A good backup is one that is not quarantined and has its checksum beside it.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BackupError, CleanupError
-from .log import Logger
+from .log import fields
 from .naming import BACKUP_TYPES
 from .storage.base import BackupStore, StoredBackup
 
@@ -35,6 +36,8 @@ DEFAULT_KEEP_MIN = 1
 KEEP_MIN_VARIABLE = "BACKUP_KEEP_MIN"
 DAYS_PER_WEEK = 7
 DAYS_PER_MONTH = 30
+
+log = logging.getLogger(__name__)
 
 KEEP = "keep"
 DELETE = "delete"
@@ -185,7 +188,6 @@ def apply(
     database: str,
     *,
     just_made: str,
-    log: Logger,
     now: dt.datetime | None = None,
 ) -> None:
     """Delete this type's expired backups in ``store`` after a successful backup.
@@ -215,9 +217,7 @@ def apply(
     for backup in removed:
         log.info(
             f"retention: deleted {label} {backup.filename}: {rules[backup.filename]}",
-            event="retention_delete",
-            location=store.location,
-            file=backup.filename,
+            extra=fields(event="retention_delete", location=store.location, file=backup.filename),
         )
     if removed:
         log.info(

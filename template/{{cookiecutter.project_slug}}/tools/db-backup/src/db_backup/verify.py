@@ -18,6 +18,7 @@ Checks 2 to 4 share one pass over the file: decompressor -> scanner -> psql.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import subprocess
 import time
@@ -35,7 +36,7 @@ from .compression import (
 from .config import VerifySettings
 from .dumpscan import DumpScanner, ScanResult
 from .errors import BackupError, DatabaseConnectionError, VerifyError
-from .log import Logger
+from .log import SUCCESS, fields
 from .pipeline import Pipeline, PipelineError, Stage, grow_pipe
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from .restore import RestoreReport, ScratchRestore
 
 CHUNK_SIZE = 1 << 20
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,6 @@ def verify_backup(
     path: Path,
     connection: ConnectionInfo,
     settings: VerifySettings,
-    log: Logger,
     *,
     schema_only: bool,
 ) -> VerifyReport:
@@ -81,7 +83,7 @@ def verify_backup(
     deferred: BackupError | None = None
     restore_skipped: str | None = None
     try:
-        restore_skipped = _restore_decision(connection, settings, log)
+        restore_skipped = _restore_decision(connection, settings)
     except (VerifyError, DatabaseConnectionError) as exc:
         deferred = exc
     report = None
@@ -91,12 +93,12 @@ def verify_backup(
             from .restore import ScratchRestore
 
             try:
-                restore = cleanup.enter_context(ScratchRestore(connection, log))
+                restore = cleanup.enter_context(ScratchRestore(connection))
             except (VerifyError, DatabaseConnectionError) as exc:
                 deferred = exc
             else:
                 log.info(f"verify: test restore into the scratch database {restore.name}")
-        scan = _decompress_and_scan(path, compression, log, restore=restore)
+        scan = _decompress_and_scan(path, compression, restore=restore)
         if deferred is not None:
             raise deferred
         if restore is not None:
@@ -104,7 +106,7 @@ def verify_backup(
             report = restore.compare(scan)
 
     seconds = time.monotonic() - started
-    _log_passed(log, path, report, restore_skipped, seconds)
+    _log_passed(path, report, restore_skipped, seconds)
     return VerifyReport(
         path=path,
         size=size,
@@ -119,7 +121,6 @@ def verify_backup(
 
 
 def _log_passed(
-    log: Logger,
     path: Path,
     report: RestoreReport | None,
     restore_skipped: str | None,
@@ -132,19 +133,22 @@ def _log_passed(
             matched = (
                 f"{report.rows_compared} rows in {report.tables_compared} tables and " + matched
             )
-        log.success(
+        log.log(
+            SUCCESS,
             f"Backup verification passed: {path.name} restores: {matched} match the dump "
             f"({seconds:.1f} s)",
-            checks="checksum,decompress,completeness,restore",
-            rows=report.rows_compared,
-            seconds=round(seconds, 3),
+            extra=fields(
+                checks="checksum,decompress,completeness,restore",
+                rows=report.rows_compared,
+                seconds=round(seconds, 3),
+            ),
         )
     else:
-        log.success(
+        log.log(
+            SUCCESS,
             f"Backup verification passed: {path.name} (checksum, decompression, "
             f"completeness; test restore skipped: {restore_skipped}) ({seconds:.1f} s)",
-            checks="checksum,decompress,completeness",
-            seconds=round(seconds, 3),
+            extra=fields(checks="checksum,decompress,completeness", seconds=round(seconds, 3)),
         )
 
 
@@ -192,9 +196,7 @@ def check_checksum(path: Path) -> tuple[int, str]:
 # -- check 4 or not: BACKUP_VERIFY_RESTORE ---------------------------------------------------
 
 
-def _restore_decision(
-    connection: ConnectionInfo, settings: VerifySettings, log: Logger
-) -> str | None:
+def _restore_decision(connection: ConnectionInfo, settings: VerifySettings) -> str | None:
     """None to test-restore, else why not (``always`` without the privilege fails)."""
     if settings.restore_mode == "never":
         return "BACKUP_VERIFY_RESTORE=never"
@@ -244,7 +246,6 @@ def detect_compression(path: Path) -> str:
 def _decompress_and_scan(
     path: Path,
     compression: str,
-    log: Logger,
     *,
     restore: ScratchRestore | None,
 ) -> ScanResult:

@@ -13,26 +13,25 @@ from .base import BackupStore, StoredBackup
 from .local import LocalStore
 
 if TYPE_CHECKING:
-    from ..log import Logger
     from .s3 import S3Store
     from .s3_settings import S3Settings
 
 __all__ = ["BackupStore", "LocalStore", "StoredBackup", "configured_stores", "s3_store"]
 
 
-def s3_store(settings: S3Settings | None, log: Logger) -> S3Store | None:
+def s3_store(settings: S3Settings | None) -> S3Store | None:
     """The bucket's store when one is configured."""
     if settings is None:
         return None
     from .s3 import S3Store
 
-    return S3Store(settings, log)
+    return S3Store(settings)
 
 
-def configured_stores(backup_dir: Path, s3: S3Settings | None, log: Logger) -> list[BackupStore]:
+def configured_stores(backup_dir: Path, s3: S3Settings | None) -> list[BackupStore]:
     """The backup directory, then the bucket when one is configured."""
     stores: list[BackupStore] = [LocalStore(backup_dir)]
-    remote = s3_store(s3, log)
+    remote = s3_store(s3)
     if remote is not None:
         stores.append(remote)
     return stores

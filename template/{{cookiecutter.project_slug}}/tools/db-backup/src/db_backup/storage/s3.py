@@ -12,6 +12,7 @@ when a store talks to the endpoint.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any, BinaryIO, cast
 from ..checksums import parse_checksum_text
 from ..compression import EXTENSIONS, codec_for_name
 from ..errors import UploadError
-from ..log import Logger
+from ..log import SUCCESS, fields
 from ..naming import BACKUP_TYPES, CHECKSUM_SUFFIX, FAILED_SUFFIX, parse_backup_name
 from .base import StoredBackup
 from .s3_errors import Target, translate
@@ -35,6 +36,8 @@ TRANSFER_TIMEOUTS = {"connect_timeout": 10, "read_timeout": 120}
 CLEANUP_TIMEOUTS = {"connect_timeout": 5, "read_timeout": 30, "max_attempts": 2}
 MAX_CONCURRENCY = 4  # parts in flight; each streams from the file, memory stays bounded
 
+log = logging.getLogger(__name__)
+
 
 class S3Store:
     """One bucket and prefix, reached with boto3's standard credential chain."""
@@ -43,9 +46,8 @@ class S3Store:
     label = "remote"
     deletion_hint = "check that the credentials allow s3:DeleteObject on the bucket"
 
-    def __init__(self, settings: S3Settings, log: Logger) -> None:
+    def __init__(self, settings: S3Settings) -> None:
         self.settings = settings
-        self.log = log
         self._clients: dict[str, Any] = {}  # boto3 clients: untyped library objects
         self._proven: set[Path] = set()
 
@@ -63,7 +65,6 @@ class S3Store:
         configured encryption, so a bucket policy that demands it is honoured).
         """
         s = self.settings
-        log = self.log
         probe = f"{s.prefix}{PREFLIGHT_NAME}{uuid.uuid4().hex}"
         client = self._client("preflight")
         log.debug(f"S3 preflight: {s.url(s.prefix)} at {s.endpoint_url or 'AWS S3'}")
@@ -93,7 +94,6 @@ class S3Store:
         a complete one. Returns the backup's key.
         """
         s = self.settings
-        log = self.log
         key = s.object_key(backup_type, path.name)
         target = Target("upload", s.bucket, key, s.endpoint_url)
         try:
@@ -106,11 +106,9 @@ class S3Store:
         log.info(
             f"uploading {path.name} ({size} bytes) to {s.url(key)}"
             + (f" in {parts} parts of {part_size // MIB} MiB" if parts > 1 else ""),
-            event="s3_upload_start",
-            bucket=s.bucket,
-            key=key,
-            size_bytes=size,
-            parts=parts,
+            extra=fields(
+                event="s3_upload_start", bucket=s.bucket, key=key, size_bytes=size, parts=parts
+            ),
         )
         try:
             self._transfer(path, key, sha256, part_size)
@@ -129,13 +127,12 @@ class S3Store:
                 raise translate(exc, target) from exc
             raise
         self._proven.add(path.resolve())
-        log.success(
+        log.log(
+            SUCCESS,
             f"uploaded {s.url(key)} and its .sha256 (size and sha256 match)",
-            event="s3_upload",
-            bucket=s.bucket,
-            key=key,
-            size_bytes=size,
-            sha256=sha256,
+            extra=fields(
+                event="s3_upload", bucket=s.bucket, key=key, size_bytes=size, sha256=sha256
+            ),
         )
         return key
 
@@ -145,7 +142,6 @@ class S3Store:
         For ``BACKUP_S3_DELETE_LOCAL_AFTER_UPLOAD``; returns whether anything was deleted
         (never a file whose upload this run did not prove).
         """
-        log = self.log
         if path.resolve() not in self._proven:
             log.warning(f"kept {path}: its upload was not proven in this run")
             return False
@@ -198,7 +194,6 @@ class S3Store:
     def _clean_up_failed_upload(self, key: str) -> None:
         """Abort the key's unfinished multipart uploads and delete a half-made backup."""
         s = self.settings
-        log = self.log
         try:
             client = self._client("cleanup")
             for page in client.get_paginator("list_multipart_uploads").paginate(
@@ -385,7 +380,7 @@ def read_checksum_file(checksum_path: Path, filename: str) -> tuple[str, bytes]:
     return line.digest, body
 
 
-def _aware(value: Any) -> dt.datetime:
+def _aware(value: dt.datetime | str) -> dt.datetime:
     """``LastModified`` as a timezone-aware UTC datetime."""
     if not isinstance(value, dt.datetime):
         value = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
