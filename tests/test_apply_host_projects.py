@@ -12,6 +12,7 @@ and ruff see exactly what they saw before; and applying again changes no byte.
 from __future__ import annotations
 
 import difflib
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -459,6 +460,16 @@ def test_project_without_compose_backs_up_from_the_host(
     )
     assert tests_before.returncode == tests_after.returncode == 0
     assert "1 passed" in tests_after.stdout
+    asked = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tools/db-backup"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert asked.returncode == 0, asked.stdout[-3000:]
+    passed = re.search(r"(\d+) passed", asked.stdout)
+    assert passed is not None and int(passed.group(1)) > 1, asked.stdout[-500:]
     make_database(server, "plain", "plain_owner", "plain-secret")
     made = back_up(project, server)
     assert len([name for name in made if name.startswith("plain_daily_")]) == 2, made
