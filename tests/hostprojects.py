@@ -195,3 +195,20 @@ def run_pre_commit_hook(hook_id: str, root: Path, files: list[str]) -> tuple[int
         if (root / name).read_bytes() != before[name]
     }
     return result.returncode, rewritten
+
+
+def runs_hook(project: Path, hook_id: str) -> bool:
+    """Whether the project's .pre-commit-config.yaml runs a hook with this id."""
+    config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    return any(
+        hook.get("id") == hook_id
+        for repo in config.get("repos", [])
+        for hook in repo.get("hooks", [])
+    )
+
+
+def typos_findings(project: Path, files: list[str]) -> str:
+    """What the typos spell checker (a pre-commit hook of some projects) says of ``files``,
+    with the project's own typos settings."""
+    result = run([str(BIN / "typos"), "--force-exclude", *files], project)
+    return result.stdout + result.stderr if result.returncode else ""
