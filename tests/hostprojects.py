@@ -106,7 +106,11 @@ def compose_schema_errors(path: Path) -> str:
         [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(path)],
         path.parent,
     )
-    return "" if result.returncode == 0 else result.stdout + result.stderr
+    return (
+        ""
+        if result.returncode == 0
+        else f"exit {result.returncode}: {result.stdout}{result.stderr}"
+    )
 
 
 def pytest_collection(project: Path) -> list[str]:
@@ -211,4 +215,10 @@ def typos_findings(project: Path, files: list[str]) -> str:
     """What the typos spell checker (a pre-commit hook of some projects) says of ``files``,
     with the project's own typos settings."""
     result = run([str(BIN / "typos"), "--force-exclude", *files], project)
-    return result.stdout + result.stderr if result.returncode else ""
+    return f"exit {result.returncode}: {result.stdout}{result.stderr}" if result.returncode else ""
+
+
+def pyproject_fmt_findings(project: Path, files: list[str]) -> str:
+    """What pyproject-fmt (a pre-commit hook of some projects) would rewrite in ``files``."""
+    result = run([str(BIN / "pyproject-fmt"), "--check", *files], project)
+    return f"exit {result.returncode}: {result.stdout}{result.stderr}" if result.returncode else ""
