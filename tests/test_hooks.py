@@ -154,7 +154,14 @@ def payloads(marker: Path) -> list[str]:
     ]
 
 
-ANSWER_FIELDS = ["project_name", "project_slug", "postgres_db", "postgres_user", "postgres_port"]
+ANSWER_FIELDS = [
+    "project_name",
+    "project_slug",
+    "postgres_db",
+    "postgres_user",
+    "postgres_port",
+    "postgres_service",
+]
 
 
 @pytest.mark.parametrize("hook_name", ["pre_gen_project", "post_gen_project"])
