@@ -10,8 +10,12 @@ import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from invoke import Context, Exit, task
+
+if TYPE_CHECKING:
+    from tests.services.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parent
 BUILD_DIR = ROOT / "build"
@@ -127,6 +131,28 @@ def _print_made(backup_dir: Path) -> None:
             print(f"\n{path.relative_to(backup_dir)}:\n  {path.read_text().strip()}")
 
 
+def _demo_restore(project: Path, server: PostgresServer, env: dict[str, str], dbname: str) -> None:
+    """Restore the newest backup with scripts/db-restore.sh; compare it with the source."""
+    from tests.helpers import tool_environ
+
+    restored = f"{dbname}_demo_restored"
+    command = [str(project / "scripts" / "db-restore.sh"), f"--target={restored}"]
+    print(f"\nrunning {' '.join(command)}\n", flush=True)
+    server.drop_database(restored)
+    try:
+        result = subprocess.run(
+            command, env=tool_environ(env), cwd=project, stdin=subprocess.DEVNULL
+        )
+        if result.returncode != 0:
+            raise Exit(f"the restore failed with exit status {result.returncode}", code=1)
+        source, copy = server.table_fingerprints(dbname), server.table_fingerprints(restored)
+        if source != copy:
+            raise Exit(f"{restored} differs from {dbname}", code=1)
+        print(f"\n{restored} matches {dbname}: {len(copy)} tables, same rows and contents")
+    finally:
+        server.drop_database(restored)
+
+
 @task(
     help={
         "dataset": "pagila (default when ../shared is present), chinook, northwind, small.",
@@ -134,7 +160,7 @@ def _print_made(backup_dir: Path) -> None:
     }
 )
 def demo(c: Context, dataset: str = "", output: str = "") -> None:
-    """Bake ./demo and back up a sample PostgreSQL with --verify."""
+    """Bake ./demo, back up a sample PostgreSQL with --verify, then restore it and compare."""
     sys.path.insert(0, str(ROOT))
     from tests.helpers import TOOL, tool_environ
     from tests.services._net import ServiceUnavailable
@@ -165,6 +191,7 @@ def demo(c: Context, dataset: str = "", output: str = "") -> None:
             )
             if result.returncode != 0:
                 raise Exit(f"the backup failed with exit status {result.returncode}", code=1)
+            _demo_restore(project, server, env, dbname)
     except ServiceUnavailable as error:
         raise Exit(str(error)) from error
     _print_made(backup_dir)

@@ -11,6 +11,8 @@ harness's service), bakes a project, makes one backup, then times (median of N r
 * plain restore: ``createdb && gunzip -c file | psql -v ON_ERROR_STOP=1 --single-transaction``
   ``&& dropdb``, the operator's restore the test restore is compared with
 * ``gunzip -c file > /dev/null``: decompression alone
+* ``db-restore.sh FILE --target=...``: the restore command (one pass: checksum,
+  decompression, completeness and the load; then the comparison and ``ANALYZE``)
 
 and prints each against the backup and against the plain restore, plus the peak RSS of
 the verifying Python process.
@@ -38,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 from tests.services.postgres import postgres_service  # noqa: E402
 
 SCRATCH = "bench_plain_restore"
+TOOL_RESTORE = "bench_tool_restore"
 
 
 def median(samples: list[float]) -> float:
@@ -101,6 +104,14 @@ def main() -> None:
             timed(shell(f"{gunzip} -dc {shlex.quote(str(backup))} > /dev/null"), psql_env).wall
             for _ in range(args.runs)
         ]
+        restore_tool = [str(project / "scripts" / "db-restore.sh"), str(backup)]
+        restore_tool.append(f"--target={TOOL_RESTORE}")
+        tool_runs = []
+        for _ in range(args.runs):
+            server.drop_database(TOOL_RESTORE)
+            tool_runs.append(timed(restore_tool, env, True))
+        server.drop_database(TOOL_RESTORE)
+        restored = [run.wall for run in tool_runs]
 
         b, v3, v4, p = median(backup_runs), median(checks_1_3), median(checks_1_4), median(plain)
         print(f"\n{'':44} {'median s':>9} {'/ backup':>9} {'/ plain restore':>16}")
@@ -109,18 +120,21 @@ def main() -> None:
             ("verify checks 1-3 (BACKUP_VERIFY_RESTORE=never)", v3),
             ("verify checks 1-4 (with the test restore)", v4),
             ("plain restore: createdb, gunzip | psql, dropdb", p),
+            ("db-restore.sh (checks, restore, compare, ANALYZE)", median(restored)),
             (f"{os.path.basename(gunzip)} -dc > /dev/null", median(decompress)),
         ]
         for label, seconds in rows:
             print(f"{label:<48} {seconds:9.2f} {seconds / b:9.2f} {seconds / p:16.2f}")
         print(
             f"\npeak RSS of the verifying Python process: checks 1-3 {max(rss_1_3) / 1024:.1f} "
-            f"MiB, checks 1-4 {max(rss_1_4) / 1024:.1f} MiB"
+            f"MiB, checks 1-4 {max(rss_1_4) / 1024:.1f} MiB, db-restore.sh "
+            f"{max(run.peak_rss_kib for run in tool_runs) / 1024:.1f} MiB"
         )
         print(
             f"runs: backup {[round(x, 2) for x in backup_runs]}, checks 1-3 "
             f"{[round(x, 2) for x in checks_1_3]}, checks 1-4 {[round(x, 2) for x in checks_1_4]}, "
-            f"plain restore {[round(x, 2) for x in plain]}"
+            f"plain restore {[round(x, 2) for x in plain]}, db-restore.sh "
+            f"{[round(x, 2) for x in restored]}"
         )
         server.drop_database(DATABASE)
 

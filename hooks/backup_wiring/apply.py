@@ -24,7 +24,8 @@ from .text_edit import CannotMerge, read_text
 
 STAGING = "_backup_fragments"
 NEW_COMPOSE_NAME = "compose.yml"
-SHIPPED_SCRIPTS = ("scripts/db-backup.sh",)  # only these: the project's own scripts keep their mode
+# Only these are made executable: the project's own scripts keep their mode.
+SHIPPED_SCRIPTS = ("scripts/db-backup.sh", "scripts/db-restore.sh")
 TEMPLATE_FOLDERS = ("tools", "scripts", STAGING)
 
 

@@ -15,14 +15,15 @@ from invoke import Context, Exit, task
 TOOL_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = TOOL_DIR.parents[1]
 SCRIPT = PROJECT_ROOT / "scripts" / "db-backup.sh"
+RESTORE_SCRIPT = PROJECT_ROOT / "scripts" / "db-restore.sh"
 TYPES = ("daily", "weekly", "monthly", "auto")
 
 
-def _run(c: Context, *args: str) -> None:
-    """Run the backup script; its exit code becomes the task's."""
-    if not SCRIPT.is_file():
-        raise Exit(f"{SCRIPT} is missing: this task runs inside a generated project")
-    result = c.run(shlex.join([str(SCRIPT), *args]), warn=True, pty=False)
+def _run(c: Context, *args: str, script: Path = SCRIPT) -> None:
+    """Run the backup (or restore) script; its exit code becomes the task's."""
+    if not script.is_file():
+        raise Exit(f"{script} is missing: this task runs inside a generated project")
+    result = c.run(shlex.join([str(script), *args]), warn=True, pty=False)
     if result is not None and result.exited:
         raise Exit(code=result.exited)
 
@@ -75,6 +76,36 @@ def list_backups(c: Context, verify: bool = False) -> None:
 def prune_dry_run(c: Context, type: str = "daily") -> None:
     """Show what retention would delete after the next backup; delete nothing."""
     _run(c, "--dry-run", _type_flag(type))
+
+
+@task(
+    help={
+        "backup": "latest (default), a file path or name in BACKUP_DIR, or s3://bucket/key",
+        "target": "the new database (default: <db>_restored_<time>)",
+        "replace": "put the proven restore in place of the live database (with --yes)",
+        "yes": "confirm --replace without asking",
+        "dry_run": "check the backup and name the target; touch no database",
+    }
+)
+def restore(
+    c: Context,
+    backup: str = "latest",
+    target: str = "",
+    replace: bool = False,
+    yes: bool = False,
+    dry_run: bool = False,
+) -> None:
+    """Restore a backup into a new database and prove it (scripts/db-restore.sh)."""
+    args = [backup]
+    if target:
+        args.append(f"--target={target}")
+    if replace:
+        args.append("--replace")
+    if yes:
+        args.append("--yes")
+    if dry_run:
+        args.append("--dry-run")
+    _run(c, *args, script=RESTORE_SCRIPT)
 
 
 @task(help={"check": "only report stale files (exit 1 when there are some)"})

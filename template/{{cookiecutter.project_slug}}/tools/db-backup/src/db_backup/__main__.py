@@ -1,4 +1,4 @@
-"""``python -m db_backup``: the same entry point as ``scripts/db-backup.sh``.
+"""``python -m db_backup``: db-backup.sh; ``python -m db_backup restore``: db-restore.sh.
 
 The interpreter version is checked here, before any module that needs 3.10 is
 imported, so an old python3 gets one clear line and exit 2 (configuration).
@@ -14,6 +14,11 @@ if sys.version_info < (3, 10):  # noqa: UP036 - the check is for interpreters ol
         + f"python3 3.10 or newer is required, found {found}: install a newer python3\n"
     )
     raise SystemExit(2)
+
+if sys.argv[1:2] == ["restore"]:  # scripts/db-restore.sh
+    from .restore_cli import main
+
+    raise SystemExit(main(sys.argv[2:]))
 
 from .cli import main
 

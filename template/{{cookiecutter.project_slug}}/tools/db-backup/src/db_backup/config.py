@@ -288,7 +288,7 @@ def load_settings(
     env = sources.values
     # Listing and the retention dry run need no login (S3 has its own credentials).
     connection, password_source = read_connection(
-        env, project_root, require_password=options.mode in ("backup", "verify-file")
+        env, project_root, require_password=options.mode in ("backup", "verify-file", "restore")
     )
 
     requested = options.backup_type or read_text(env, "BACKUP_TYPE")

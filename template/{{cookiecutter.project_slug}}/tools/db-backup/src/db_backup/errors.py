@@ -75,3 +75,15 @@ class Interrupted(BackupError):
     """Exit 1: the run was stopped by SIGINT or SIGTERM and cleaned up after itself."""
 
     exit_code = 1
+
+
+class RestoreError(BackupError):
+    """Exit 8 (db-restore): the restore failed; the new database was dropped, the live one kept."""
+
+    exit_code = 8
+
+
+class SwapError(BackupError):
+    """Exit 9 (db-restore): putting the restore in place of the live database failed."""
+
+    exit_code = 9
