@@ -12,6 +12,7 @@ import gzip
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.backup_support import backups_in, error_lines, write_with_checksum
-from tests.helpers import describe, run_tool
+from tests.helpers import TOOL, describe, run_tool, tool_environ
 from tests.restore_support import (
     CHECKS_FAILED,
     CONFIG_ERROR,
@@ -491,4 +492,111 @@ def _wait_for_sleep(postgres: PostgresServer, dbname: str, proc: subprocess.Pope
     while postgres.psql(sql) == "0":
         assert proc.poll() is None, "the restore ended before it could be killed"
         assert time.monotonic() < deadline, "the restore never started"
+        time.sleep(0.1)
+
+
+def test_a_scratch_database_left_by_a_killed_verify_is_dropped_next_time(
+    baked_project: Path, postgres: PostgresServer, database: Callable[..., str], tmp_path: Path
+) -> None:
+    """SIGKILL of the whole tool during a test restore leaves its marked scratch database;
+    the next verification names it and drops it."""
+    source = database("small")
+    env = postgres.env(source)
+    backup = backed_up(baked_project, env)
+    sql = sql_of(backup)
+    at = sql.index(b"\nCOPY ") + 1
+    slow = write_with_checksum(
+        tmp_path / backup.name, gzip.compress(sql[:at] + b"SELECT pg_sleep(120);\n" + sql[at:])
+    )
+    scratch_prefix = f"{source}_verify_"
+
+    proc = start_in_own_session(baked_project, ["--verify-file", str(slow)], env)
+    try:
+        deadline = time.monotonic() + 60
+        while not _sleeping_in(postgres, scratch_prefix):
+            assert proc.poll() is None, "the verification ended before it could be killed"
+            assert time.monotonic() < deadline, "the test restore never started"
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+    (leftover,) = databases_like(postgres, scratch_prefix)
+
+    result = run_tool(baked_project, ["--verify-file", str(backup)], env)
+
+    assert result.returncode == 0, describe(result)
+    assert leftover in result.stdout + result.stderr, "the cleanup is reported"
+    assert databases_like(postgres, scratch_prefix) == []
+
+
+CUT_OFF_LOAD = r"""
+import os, signal, sys
+from db_backup.connection import ConnectionInfo
+from db_backup.load import DumpLoad
+
+host, port, dbname, user, password = sys.argv[1:]
+load = DumpLoad(ConnectionInfo(host, int(port), dbname, user, password))
+load.start()
+load.write(b"CREATE TABLE cut_off (i int);\nINSERT INTO cut_off VALUES (1), (2);\n")
+os.kill(os.getpid(), signal.SIGKILL)  # psql reads the end of its input; no COMMIT was sent
+"""
+
+
+def test_a_load_whose_tool_is_killed_commits_nothing(
+    baked_project: Path, postgres: PostgresServer, cleanup: list[str]
+) -> None:
+    """psql outlives the killed tool and reaches the end of its input: the statements it ran
+    are rolled back, because only the tool ever sends COMMIT."""
+    target = "cut_off_load_target"
+    postgres.drop_database(target)
+    postgres.create_database(target)
+    cleanup.append(target)
+    argv = [postgres.host, str(postgres.port), target, postgres.superuser, postgres.password]
+    env = {"PYTHONPATH": str(baked_project / "tools" / "db-backup" / "src")}
+    done = subprocess.run(
+        [sys.executable, "-c", CUT_OFF_LOAD, *argv],
+        env=tool_environ(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    _wait_until_idle(postgres, target)
+
+    found = postgres.psql("SELECT count(*) FROM pg_class WHERE relname = 'cut_off'", target)
+    assert found == "0", "the cut-off load was committed"
+
+
+def start_in_own_session(
+    project: Path, args: list[str], env: dict[str, str]
+) -> subprocess.Popen[str]:
+    """``scripts/db-backup.sh args`` in a session of its own, so its whole group can be killed."""
+    return subprocess.Popen(
+        [str(project / TOOL), *args],
+        env=tool_environ(env),
+        cwd=project,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _sleeping_in(postgres: PostgresServer, prefix: str) -> bool:
+    pattern = quote_literal(prefix.replace("_", "\\_") + "%")
+    sql = (
+        "SELECT count(*) FROM pg_stat_activity "
+        f"WHERE datname LIKE {pattern} AND query LIKE '%pg_sleep%'"
+    )
+    return postgres.psql(sql) != "0"
+
+
+def _wait_until_idle(postgres: PostgresServer, dbname: str) -> None:
+    """Wait for the orphaned psql to finish its input and leave."""
+    deadline = time.monotonic() + 60
+    sql = f"SELECT count(*) FROM pg_stat_activity WHERE datname = {quote_literal(dbname)}"
+    while postgres.psql(sql) != "0":
+        assert time.monotonic() < deadline, f"sessions on {dbname} did not end"
         time.sleep(0.1)
