@@ -61,14 +61,6 @@ class BackupResult:
         return self.path.name
 
 
-@dataclass
-class _Progress:
-    """What the run got done, for the metrics written in ``finally``."""
-
-    size: int = 0
-    backup_made: bool = False
-
-
 def prepare_backup_dir(path: Path) -> None:
     """Create ``BACKUP_DIR`` (mode 0700) if missing and prove it writable; ``ConfigError`` if not.
 
@@ -147,24 +139,39 @@ def quarantine(result: DumpResult) -> Path:
 
 
 def run_backup(settings: Settings) -> BackupResult:
-    """Make one backup and carry it through verify, upload and retention."""
+    """Make one backup and carry it through verify, upload and retention; metrics always."""
     clock = time.monotonic()
-    progress = _Progress()
+    dump: DumpResult | None = None
     exit_code = 1
     try:
-        result = _run(settings, progress)
+        started = dt.datetime.now()
+        _preflight(settings)
+        connection = settings.connection
+        with BackupLock(settings.backup_dir, connection.dbname):
+            remove_stale_partials(settings.backup_dir, connection.dbname)
+            store = _s3_store(settings)
+            log.info(f"Creating {settings.backup_type} backup in {settings.backup_dir}")
+            dump = write_dump(settings, started=started)
+            log.log(SUCCESS, _created_line(dump), extra=fields(**_created_fields(dump)))
+            result, cleanup_error = _carry(settings, dump, store)
+        if cleanup_error is not None:
+            raise cleanup_error
+        log.log(SUCCESS, f"Backup completed successfully: {dump.filename}")
         exit_code = 0
         return result
     except BackupError as exc:
         exit_code = exc.exit_code
         raise
     finally:
-        _write_metrics(settings, exit_code, time.monotonic() - clock, progress)
+        # Only verification fails after the dump with exit 5, and it quarantines the file.
+        made = dump is not None and exit_code != VerifyError.exit_code
+        size = dump.size if made and dump is not None else 0
+        _write_metrics(settings, exit_code, time.monotonic() - clock, size, made)
 
 
-def _run(settings: Settings, progress: _Progress) -> BackupResult:
+def _preflight(settings: Settings) -> None:
+    """Say what runs, then check everything that can fail before a dump starts."""
     connection = settings.connection
-    started = dt.datetime.now()
     type_note = (
         f" (--type=auto, weekly on {settings.weekly_day})"
         if settings.requested_type == "auto"
@@ -190,50 +197,40 @@ def _run(settings: Settings, progress: _Progress) -> BackupResult:
         f"connected as {server.user} to {server.database}: PostgreSQL {server.version}, "
         f"pg_dump {client_major}"
     )
-    with BackupLock(settings.backup_dir, connection.dbname):
-        remove_stale_partials(settings.backup_dir, connection.dbname)
-        store = _s3_store(settings)
 
-        log.info(f"Creating {settings.backup_type} backup in {settings.backup_dir}")
-        dump = write_dump(settings, started=started)
-        progress.size = dump.size
-        progress.backup_made = True
-        log.log(SUCCESS, _created_line(dump), extra=fields(**_created_fields(dump)))
 
-        verified = False
-        if settings.verify:
-            from . import verify
+def _carry(
+    settings: Settings, dump: DumpResult, store: S3Store | None
+) -> tuple[BackupResult, CleanupError | None]:
+    """Verify (quarantining a failure), upload, apply retention; the result and any exit-7 error."""
+    verified = False
+    if settings.verify:
+        from . import verify
 
-            try:
-                verify.verify_backup(
-                    dump.path,
-                    connection,
-                    settings.verify_settings,
-                    schema_only=settings.schema_only,
-                )
-            except VerifyError:
-                progress.backup_made = False
-                progress.size = 0
-                quarantine(dump)
-                raise
-            verified = True
+        try:
+            verify.verify_backup(
+                dump.path,
+                settings.connection,
+                settings.verify_settings,
+                schema_only=settings.schema_only,
+            )
+        except VerifyError:
+            quarantine(dump)
+            raise
+        verified = True
 
-        remote_key = None
-        if store is not None:
-            remote_key = store.put(dump.path, dump.checksum_path, settings.backup_type)
+    remote_key = None
+    if store is not None:
+        remote_key = store.put(dump.path, dump.checksum_path, settings.backup_type)
 
-        stores: list[BackupStore] = [LocalStore(settings.backup_dir)]
-        if store is not None:
-            stores.append(store)
-        cleanup_error = _apply_retention(settings, stores, dump.filename)
+    stores: list[BackupStore] = [LocalStore(settings.backup_dir)]
+    if store is not None:
+        stores.append(store)
+    cleanup_error = _apply_retention(settings, stores, dump.filename)
 
-        if store is not None and store.settings.delete_local_after_upload:
-            store.delete_local_copy(dump.path, dump.checksum_path)
-
-    if cleanup_error is not None:
-        raise cleanup_error
-    log.log(SUCCESS, f"Backup completed successfully: {dump.filename}")
-    return BackupResult(
+    if store is not None and store.settings.delete_local_after_upload:
+        store.delete_local_copy(dump.path, dump.checksum_path)
+    result = BackupResult(
         path=dump.path,
         checksum_path=dump.checksum_path,
         backup_type=settings.backup_type,
@@ -245,6 +242,7 @@ def _run(settings: Settings, progress: _Progress) -> BackupResult:
         verified=verified,
         remote_key=remote_key,
     )
+    return result, cleanup_error
 
 
 def _s3_store(settings: Settings) -> S3Store | None:
@@ -306,7 +304,9 @@ def _created_fields(dump: DumpResult) -> dict[str, JsonValue]:
     }
 
 
-def _write_metrics(settings: Settings, exit_code: int, seconds: float, progress: _Progress) -> None:
+def _write_metrics(
+    settings: Settings, exit_code: int, seconds: float, size: int, made: bool
+) -> None:
     if settings.metrics_file is None:
         return
     run = RunMetrics(
@@ -315,9 +315,9 @@ def _write_metrics(settings: Settings, exit_code: int, seconds: float, progress:
         exit_code=exit_code,
         finished_at=time.time(),
         duration_seconds=seconds,
-        size_bytes=progress.size,
+        size_bytes=size,
         # Exit 7: the backup is made and stored; only old ones could not be deleted.
-        succeeded=exit_code in (0, CleanupError.exit_code) and progress.backup_made,
+        succeeded=exit_code in (0, CleanupError.exit_code) and made,
     )
     try:
         write_metrics(settings.metrics_file, run)
