@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from .compression import MAGIC_BYTES_NEEDED, Codec, codec_for_magic
+from .compression import MAGIC_BYTES_NEEDED, codec_for_magic
 from .dumpscan import DumpScanner, ScanResult
 from .errors import BackupError, VerifyError
 from .pipeline import Pipeline, PipelineError, Stage, grow_pipe
@@ -95,7 +95,14 @@ def read_backup(
 ) -> StreamReport:
     """Read ``source`` once; ``VerifyError`` naming the first check that fails (see module)."""
     head = _read_head(source)
-    codec = _codec(head, name)
+    codec = codec_for_magic(head)
+    if codec is None:
+        size, digest = _hash_rest(source, head)
+        _check_checksum(name, expected_sha256, digest, size)
+        raise VerifyError(
+            f"decompress: {name} is neither gzip nor zstd data",
+            detail=f"it starts with bytes {head[:8].hex(' ') or '(none: it is empty)'}",
+        )
     read_fd, write_fd = os.pipe()
     grow_pipe(write_fd)
     hasher = _Hasher(source, head, write_fd)
@@ -132,13 +139,7 @@ def read_backup(
             raise hasher.error
         raise VerifyError(f"checksum: cannot read {name}: {hasher.error}") from hasher.error
     digest = hasher.digest.hexdigest()
-    if digest != expected_sha256:
-        raise VerifyError(
-            f"checksum: {name} does not match its .sha256",
-            detail=f"expected {expected_sha256}\nactual   {digest} ({hasher.size} bytes)",
-            hint="the file changed after it was written (disk, copy or transfer error); "
-            "use another backup",
-        )
+    _check_checksum(name, expected_sha256, digest, hasher.size)
     _check_decompression(pipeline, name)
     scan = scanner.finish()
     if not scan.complete:
@@ -161,14 +162,24 @@ def _read_head(source: BinaryIO) -> bytes:
     return head
 
 
-def _codec(head: bytes, name: str) -> Codec:
-    codec = codec_for_magic(head)
-    if codec is None:
+def _hash_rest(source: BinaryIO, head: bytes) -> tuple[int, str]:
+    """Size and sha256 of ``head`` and everything after it in ``source``."""
+    digest = hashlib.sha256(head)
+    size = len(head)
+    for chunk in iter(lambda: source.read(CHUNK_SIZE), b""):
+        digest.update(chunk)
+        size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def _check_checksum(name: str, expected: str, actual: str, size: int) -> None:
+    if actual != expected:
         raise VerifyError(
-            f"decompress: {name} is neither gzip nor zstd data",
-            detail=f"it starts with bytes {head[:8].hex(' ') or '(none: it is empty)'}",
+            f"checksum: {name} does not match its .sha256",
+            detail=f"expected {expected}\nactual   {actual} ({size} bytes)",
+            hint="the file changed after it was written (disk, copy or transfer error); "
+            "use another backup",
         )
-    return codec
 
 
 def _check_decompression(pipeline: Pipeline, name: str) -> None:

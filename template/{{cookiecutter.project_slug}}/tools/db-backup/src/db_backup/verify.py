@@ -1,7 +1,7 @@
 """Prove a backup restores: checksum, whole-file decompression, completeness, test restore.
 
-The checks run in this order and the first failure is a ``VerifyError`` (exit 5)
-that names the check:
+The checks are reported in this order and the first failure is a
+``VerifyError`` (exit 5) that names the check:
 
 1. ``checksum``: the file's sha256 matches its ``.sha256``.
 2. ``decompress``: every byte decompresses (the decompressor's exit status).
@@ -11,39 +11,33 @@ that names the check:
    transaction; rows per table and the tables, views, sequences and routines
    that landed match what the dump's own COPY blocks and headers promise.
 
-Checks 2 to 4 share one pass over the file: decompressor -> scanner -> psql.
-``BACKUP_VERIFY_RESTORE`` (auto|always|never) decides about check 4.
+All four share one pass over the file (``backup_stream``): it is read once,
+hashed as it is read, decompressed once, and the SQL goes to the scanner and to
+psql together; the test restore is committed only after checks 1 to 3 have
+passed at the end of the stream. ``BACKUP_VERIFY_RESTORE`` (auto|always|never)
+decides about check 4.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
-from .checksums import checksum_path_for, file_sha256, parse_checksum_text
-from .compression import (
-    MAGIC_BYTES_NEEDED,
-    codec_for_magic,
-    compression_for_file,
-    decompress_command,
-)
+from .backup_stream import StreamReport, read_backup
+from .checksums import checksum_path_for, parse_checksum_text
 from .config import VerifySettings
-from .dumpscan import DumpScanner, ScanResult
+from .dumpscan import ScanResult
 from .errors import BackupError, DatabaseConnectionError, VerifyError
 from .log import SUCCESS, fields
-from .pipeline import Pipeline, PipelineError, Stage, grow_pipe
 
 if TYPE_CHECKING:
     from .connection import ConnectionInfo
-    from .restore import RestoreReport, ScratchRestore
-
-CHUNK_SIZE = 1 << 20
+    from .restore import RestoreReport
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +68,8 @@ def verify_backup(
     started = time.monotonic()
     what = "schema-only backup" if schema_only else "backup"
     log.info(f"Verifying {what} {path.name}")
-    size, digest = check_checksum(path)
-    log.info(f"verify: checksum ok (sha256 {digest[:16]}...)")
-
-    compression = detect_compression(path)
-    # A test restore that cannot happen is reported only after checks 2 and 3, which
+    expected = read_expected_checksum(checksum_path_for(path))
+    # A test restore that cannot happen is reported only after checks 1 to 3, which
     # come first: a damaged file is a damaged file whoever may create databases.
     deferred: BackupError | None = None
     restore_skipped: str | None = None
@@ -98,26 +89,46 @@ def verify_backup(
                 deferred = exc
             else:
                 log.info(f"verify: test restore into the scratch database {restore.name}")
-        scan = _decompress_and_scan(path, compression, restore=restore)
+        stream = _read(path, expected, sink=restore.write if restore is not None else None)
         if deferred is not None:
             raise deferred
         if restore is not None:
             restore.finish()
-            report = restore.compare(scan)
+            report = restore.compare(stream.scan)
 
     seconds = time.monotonic() - started
     _log_passed(path, report, restore_skipped, seconds)
     return VerifyReport(
         path=path,
-        size=size,
-        sha256=digest,
-        compression=compression,
-        uncompressed_bytes=scan.bytes_scanned,
-        scan=scan,
+        size=stream.size,
+        sha256=stream.sha256,
+        compression=stream.compression,
+        uncompressed_bytes=stream.scan.bytes_scanned,
+        scan=stream.scan,
         restore=report,
         restore_skipped=restore_skipped,
         seconds=seconds,
     )
+
+
+def _read(path: Path, expected: str, *, sink: Callable[[bytes], None] | None) -> StreamReport:
+    """Checks 1 to 3 in one pass over the file; the SQL also goes to ``sink``."""
+    try:
+        source = path.open("rb")
+    except FileNotFoundError:
+        raise VerifyError(f"checksum: {path} does not exist") from None
+    except OSError as exc:
+        raise VerifyError(f"checksum: cannot read {path}: {exc.strerror}") from None
+    with source:
+        stream = read_backup(source, path.name, expected, sink=sink)
+    scan = stream.scan
+    log.info(f"verify: checksum ok (sha256 {stream.sha256[:16]}...)")
+    log.info(
+        f"verify: decompressed {scan.bytes_scanned} bytes: complete dump "
+        f"(pg_dump {scan.pg_dump_version or 'unknown version'}), {len(scan.rows)} tables "
+        f"with {scan.total_rows} rows, {sum(scan.objects.values())} objects"
+    )
+    return stream
 
 
 def _log_passed(
@@ -174,25 +185,6 @@ def read_expected_checksum(checksum_path: Path) -> str:
     return line.digest
 
 
-def check_checksum(path: Path) -> tuple[int, str]:
-    """Check 1; returns the file's size and digest."""
-    expected = read_expected_checksum(checksum_path_for(path))
-    try:
-        size, actual = file_sha256(path)
-    except FileNotFoundError:
-        raise VerifyError(f"checksum: {path} does not exist") from None
-    except OSError as exc:
-        raise VerifyError(f"checksum: cannot read {path}: {exc.strerror}") from None
-    if actual != expected:
-        raise VerifyError(
-            f"checksum: {path.name} does not match its .sha256",
-            detail=f"expected {expected}\nactual   {actual} ({size} bytes)",
-            hint="the file changed after it was written (disk, copy or transfer "
-            "error); use another backup",
-        )
-    return size, actual
-
-
 # -- check 4 or not: BACKUP_VERIFY_RESTORE ---------------------------------------------------
 
 
@@ -220,78 +212,3 @@ def _restore_decision(connection: ConnectionInfo, settings: VerifySettings) -> s
         "BACKUP_VERIFY_RESTORE=always makes this an error)"
     )
     return f"no {REQUIRED_PRIVILEGE} privilege"
-
-
-# -- checks 2 and 3 (and the restore's input) ------------------------------------------------
-
-
-def detect_compression(path: Path) -> str:
-    """gzip or zstd, from the file's first bytes (its name when it is too short to tell)."""
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(MAGIC_BYTES_NEEDED)
-    except OSError as exc:
-        raise VerifyError(f"decompress: cannot read {path}: {exc.strerror}") from None
-    codec = codec_for_magic(head)
-    if codec is not None:
-        return codec.name
-    if len(head) < MAGIC_BYTES_NEEDED:
-        return compression_for_file(path.name)
-    raise VerifyError(
-        f"decompress: {path.name} is neither gzip nor zstd data",
-        detail=f"it starts with bytes {head.hex(' ')}",
-    )
-
-
-def _decompress_and_scan(
-    path: Path,
-    compression: str,
-    *,
-    restore: ScratchRestore | None,
-) -> ScanResult:
-    """Checks 2 and 3 in one pass; the bytes also go to ``restore`` when there is one."""
-    command = decompress_command(compression)
-    stage = Stage([*command, str(path)], f"{os.path.basename(command[0])} -d")
-    scanner = DumpScanner()
-    with Pipeline([stage], stdin=subprocess.DEVNULL) as pipeline:
-        grow_pipe(pipeline.stdout.fileno())
-        _pump(pipeline.stdout, scanner, restore)
-        pipeline.stdout.close()
-        pipeline.wait()
-        try:
-            pipeline.check()
-        except PipelineError as exc:
-            if restore is not None:
-                restore.abort()
-            tail = [line for line in exc.stderr_tail if line.strip()]
-            raise VerifyError(
-                f"decompress: {path.name} does not decompress: {exc.message}",
-                detail="\n".join(tail[-5:]) or None,
-                hint="the file is damaged or was cut short; use another backup",
-            ) from None
-    scan = scanner.finish()
-    if not scan.complete:
-        if restore is not None:
-            restore.abort()
-        raise VerifyError(
-            f"completeness: {path.name} is not a complete pg_dump: {scan.problems[0]}",
-            detail="\n".join(scan.problems[1:]) or None,
-            hint="pg_dump did not finish this dump; use another backup",
-        )
-    log.info(
-        f"verify: decompressed {scan.bytes_scanned} bytes: complete dump "
-        f"(pg_dump {scan.pg_dump_version or 'unknown version'}), {len(scan.rows)} tables "
-        f"with {scan.total_rows} rows, {sum(scan.objects.values())} objects"
-    )
-    return scan
-
-
-def _pump(source: BinaryIO, scanner: DumpScanner, restore: ScratchRestore | None) -> None:
-    """Read the decompressed dump to its end, in 1 MiB chunks, into the scanner and psql."""
-    while True:
-        chunk = source.read(CHUNK_SIZE)  # a buffered read: full chunks until the end
-        if not chunk:
-            return
-        scanner.feed(chunk)
-        if restore is not None:
-            restore.write(chunk)
