@@ -63,7 +63,7 @@ class Wiring:
                 files = [path]
             else:
                 self.report.compose.append(
-                    "none in the project, none created: the backup runs on the host "
+                    "none in the project folder, none created: the backup runs on the host "
                     "(answer new_compose_file=yes for a compose.yml with PostgreSQL)"
                 )
         self.compose.find_databases(files)
