@@ -160,7 +160,7 @@ def _demo_restore(project: Path, server: PostgresServer, env: dict[str, str], db
     }
 )
 def demo(c: Context, dataset: str = "", output: str = "") -> None:
-    """Bake ./demo, back up a sample PostgreSQL with --verify, then restore it and compare."""
+    """Bake ./demo; back up, verify and restore a sample database."""
     sys.path.insert(0, str(ROOT))
     from tests.helpers import TOOL, tool_environ
     from tests.services._net import ServiceUnavailable

@@ -1,33 +1,29 @@
-"""Command line: parse the flags, run the mode, and map every failure to its exit code.
+"""``db-backup``'s command line: parse the flags and run the mode.
 
-This module is the only place that turns a ``BackupError`` into a process
-exit status: 0 success, 1 general, 2 configuration, 3 database connection,
-4 backup creation, 5 verification, 6 upload, 7 cleanup.
+``command.run_command`` turns every ``BackupError`` into its exit status:
+0 success, 1 general, 2 configuration, 3 database connection, 4 backup
+creation, 5 verification, 6 upload, 7 cleanup.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
-import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from . import __version__
-from .config import Options, Settings, load_settings
-from .errors import BackupError, ConfigError
-from .log import add_secrets, configure, fields, log_format
+from .command import Parser, UsageError, run_command, settings_for
+from .config import Options, Settings
+from .errors import ConfigError
 from .naming import SCHEMA_SUFFIX, TYPE_CHOICES
-from .signals import interrupts_raise
 from .storage import configured_stores
-from .variables import SECRETS
 from .variables_docs import help_epilog
 
+__all__ = ["UsageError", "build_parser", "main", "parse_options"]
+
 PROG = "db-backup"
-log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Creates PostgreSQL database backups with configurable retention policy:
@@ -48,18 +44,9 @@ Exit codes:
   5 verification error, 6 upload error, 7 cleanup error"""
 
 
-class UsageError(ConfigError):
-    """A bad flag or flag value: exit 2, with the usage."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (``--type=X`` and ``--type X`` both work; no abbreviations)."""
-    parser = _Parser(
+    parser = Parser(
         prog=PROG,
         description=DESCRIPTION,
         epilog=f"{help_epilog()}\n\n{EXAMPLES}",
@@ -122,33 +109,15 @@ def parse_options(argv: Sequence[str]) -> Options:
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run the tool; returns the exit code."""
     environ = os.environ if environ is None else environ
-    json_logs = environ.get("BACKUP_LOG_FORMAT", "").strip().lower() == "json"
-    configure(fmt="json" if json_logs else "text", verbose=False)
-    add_secrets(*(environ.get(name) for name in SECRETS))
-    try:
-        options = parse_options(sys.argv[1:] if argv is None else argv)
-    except UsageError as exc:
-        log.error(exc.msg)
-        build_parser().print_usage(sys.stderr)
-        return exc.exit_code
-    except SystemExit as exc:  # --help and --version
-        return int(exc.code or 0)
-    configure(verbose=options.verbose)
-    try:
-        with interrupts_raise():
-            settings = load_settings(options, environ)
-            configure(fmt=settings.log_format)
-            add_secrets(settings.connection.password, *settings.secrets)
-            run_mode(settings)
-        return 0
-    except BackupError as exc:
-        report(exc)
-        return exc.exit_code
-    except Exception as exc:  # a bug: say so plainly, full trace with -v
-        log.error(f"unexpected error: {type(exc).__name__}: {exc}")
-        for line in traceback.format_exc().splitlines():
-            log.debug(line)
-        return 1
+    return run_command(
+        sys.argv[1:] if argv is None else argv,
+        environ,
+        parse=parse_options,
+        usage=build_parser().format_usage,
+        verbose=lambda options: options.verbose,
+        log_format_of=lambda options: None,
+        run=lambda options: run_mode(settings_for(options, environ)),
+    )
 
 
 def run_mode(settings: Settings) -> None:
@@ -199,18 +168,3 @@ def is_schema_only_name(filename: str) -> bool:
         if stem.endswith(extension):
             return stem[: -len(extension)].endswith(SCHEMA_SUFFIX)
     return False
-
-
-def report(exc: BackupError) -> None:
-    """Log an error: message, then detail and hint lines (one JSON object in JSON mode)."""
-    if log_format() == "json":
-        told = {"detail": exc.detail, "hint": exc.hint}
-        extra = {name: text for name, text in told.items() if text}
-        log.error(exc.msg, extra=fields(exit_code=exc.exit_code, **extra))
-        return
-    log.error(exc.msg)
-    if exc.detail:
-        for index, line in enumerate(exc.detail.splitlines()):
-            log.error(("detail: " if index == 0 else "  ") + line)
-    if exc.hint:
-        log.error(f"hint: {exc.hint}")
