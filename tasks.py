@@ -255,7 +255,7 @@ def bench(c: Context, name: str = "", args: str = "") -> None:
 
 @task(help={"check": "Only list stale files (exit 1 when there are some)."})
 def settings_docs(c: Context, check: bool = False) -> None:
-    """Regenerate the env examples and README settings tables from the tool's settings table."""
+    """Rewrite the settings docs from the tool's settings table."""
     project = ROOT / "template" / "{{cookiecutter.project_slug}}"
     sys.path.insert(0, str(project / "tools" / "db-backup" / "src"))
     from db_backup import variables_docs
