@@ -8,8 +8,10 @@ creation, 5 verification, 6 upload, 7 cleanup.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -18,12 +20,14 @@ from .command import Parser, UsageError, run_command, settings_for
 from .config import Options, Settings
 from .errors import ConfigError
 from .naming import SCHEMA_SUFFIX, TYPE_CHOICES
+from .restore_source import LATEST
 from .storage import configured_stores
 from .variables_docs import help_epilog
 
 __all__ = ["UsageError", "build_parser", "main", "parse_options"]
 
 PROG = "db-backup"
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Creates PostgreSQL database backups with configurable retention policy:
@@ -81,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="verify an existing backup file (same checks and exit codes as --verify)",
     )
+    mode.add_argument(
+        "--verify-remote",
+        metavar="BACKUP",
+        nargs="?",
+        const=LATEST,
+        help="restore drill of a backup in S3 into a scratch database: latest (default, "
+        "of --type when given) or s3://bucket/key; streamed, never written to disk",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
@@ -94,6 +106,8 @@ def parse_options(argv: Sequence[str]) -> Options:
         mode = "list"
     elif args.verify_file is not None:
         mode = "verify-file"
+    elif args.verify_remote is not None:
+        mode = "verify-remote"
     else:
         mode = "backup"
     return Options(
@@ -103,6 +117,7 @@ def parse_options(argv: Sequence[str]) -> Options:
         verify=args.verify,
         verbose=args.verbose,
         verify_file=args.verify_file,
+        verify_remote=args.verify_remote,
     )
 
 
@@ -157,8 +172,37 @@ def run_mode(settings: Settings) -> None:
             settings.verify_settings,
             schema_only=is_schema_only_name(path.name),
         )
+    elif mode == "verify-remote":
+        verify_remote(settings)
     else:  # pragma: no cover - parse_options only makes the modes above
         raise ConfigError(f"unknown mode {mode!r}")
+
+
+def verify_remote(settings: Settings) -> None:
+    """``--verify-remote``: the checks and test restore of an S3 backup; metrics on success."""
+    from . import verify
+    from .metrics import write_verified
+    from .restore_source import choose_backup
+
+    requested = settings.options.verify_remote or LATEST
+    if settings.s3 is None:
+        raise ConfigError("--verify-remote needs BACKUP_S3_BUCKET (and the S3 settings)")
+    latest = requested == LATEST
+    chosen = choose_backup(
+        requested,
+        database=settings.connection.dbname,
+        backup_dir=settings.backup_dir,
+        s3=settings.s3,
+        backup_type=settings.backup_type if latest and settings.options.backup_type else None,
+        source="s3" if latest else None,
+    )
+    report = verify.verify_stored(chosen, settings.connection, settings.verify_settings)
+    parsed = chosen.backup.parsed
+    if report.restore is not None and parsed is not None and settings.metrics_file is not None:
+        try:
+            write_verified(settings.metrics_file, parsed.database, parsed.backup_type, time.time())
+        except OSError as exc:
+            log.warning(f"cannot write metrics to {settings.metrics_file}: {exc.strerror or exc}")
 
 
 def is_schema_only_name(filename: str) -> bool:

@@ -48,6 +48,7 @@ class Options:
     verify: bool = False
     verbose: bool = False
     verify_file: Path | None = None
+    verify_remote: str | None = None  # latest or s3://bucket/key
 
 
 @dataclass(frozen=True)
@@ -288,7 +289,9 @@ def load_settings(
     env = sources.values
     # Listing and the retention dry run need no login (S3 has its own credentials).
     connection, password_source = read_connection(
-        env, project_root, require_password=options.mode in ("backup", "verify-file", "restore")
+        env,
+        project_root,
+        require_password=options.mode in ("backup", "verify-file", "verify-remote", "restore"),
     )
 
     requested = options.backup_type or read_text(env, "BACKUP_TYPE")

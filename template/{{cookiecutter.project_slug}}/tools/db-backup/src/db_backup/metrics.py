@@ -20,6 +20,7 @@ HELP = {
     "backup_last_exit_code": "Exit code of the last backup run (0 is success)",
     "backup_size_bytes": "Size of last backup in bytes (0 when the last run made none)",
     "backup_duration_seconds": "Duration of backup operation in seconds",
+    "backup_last_verified_timestamp": "Unix timestamp of the last test restore a backup passed",
 }
 METRIC_NAMES = tuple(HELP)
 
@@ -69,6 +70,11 @@ def render(run: RunMetrics, previous: dict[tuple[str, str], str]) -> str:
     samples[("backup_size_bytes", own)] = str(run.size_bytes)
     if run.succeeded:
         samples[("backup_last_success_timestamp", own)] = _number(run.finished_at)
+    return _text(samples)
+
+
+def _text(samples: dict[tuple[str, str], str]) -> str:
+    """The textfile holding ``samples``, metric by metric with HELP and TYPE lines."""
     lines = []
     for name in METRIC_NAMES:
         rows = sorted((lab, value) for (metric, lab), value in samples.items() if metric == name)
@@ -86,8 +92,21 @@ def _number(value: float) -> str:
 
 def write_metrics(path: Path, run: RunMetrics) -> None:
     """Merge this run into the textfile at ``path`` and replace it atomically (mode 0644)."""
+    write_text_atomic(path, render(run, _previous(path)), mode=0o644)
+
+
+def write_verified(path: Path, database: str, backup_type: str, when: float) -> None:
+    """Record that a backup of this type passed a test restore (``--verify-remote``).
+
+    Only ``backup_last_verified_timestamp`` changes; every other sample is kept.
+    """
+    samples = {k: v for k, v in _previous(path).items() if k[0] in HELP}
+    samples[("backup_last_verified_timestamp", labels(database, backup_type))] = _number(when)
+    write_text_atomic(path, _text(samples), mode=0o644)
+
+
+def _previous(path: Path) -> dict[tuple[str, str], str]:
     try:
-        previous = parse_samples(path.read_text(encoding="utf-8"))
+        return parse_samples(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError):
-        previous = {}
-    write_text_atomic(path, render(run, previous), mode=0o644)
+        return {}

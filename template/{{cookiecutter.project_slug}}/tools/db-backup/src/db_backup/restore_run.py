@@ -35,7 +35,7 @@ from .backup_stream import StreamReport, read_backup
 from .config import Settings
 from .connection import ConnectionInfo
 from .databases import RESTORED, Server, check_database_name, stamped_name
-from .errors import BackupError, ConfigError, RestoreError, SwapError, VerifyError
+from .errors import BackupError, ConfigError, RestoreError, SwapError
 from .load import Comparison, DumpLoad, LoadFailed, compare
 from .lock import BackupLock
 from .log import SUCCESS, fields
@@ -92,7 +92,7 @@ def run_restore(
         source=request.source,
     )
     logger.info(f"Backup to restore: {chosen.name} ({chosen.address})")
-    expected = _expected_sha256(chosen)
+    expected = chosen.expected_sha256()
     if request.dry_run:
         _dry_run(chosen, expected, target, live if request.replace else None)
         return
@@ -139,23 +139,6 @@ def _ask(question: str) -> bool:
     except EOFError:
         return False
     return answer.strip().lower() in ("y", "yes")
-
-
-def _expected_sha256(chosen: ChosenBackup) -> str:
-    try:
-        digest = chosen.store.expected_sha256(chosen.backup)
-    except BackupError:
-        if not chosen.address.startswith("s3://"):
-            raise
-        digest = None
-    if digest is None:
-        raise VerifyError(
-            f"checksum: {chosen.name}.sha256 is missing or holds no sha256 digest",
-            detail=f"every backup is written with a .sha256 beside it ({chosen.address})",
-            hint="copy the .sha256 together with the backup; if you trust the file, "
-            "recreate it with: sha256sum FILE > FILE.sha256",
-        )
-    return digest
 
 
 def _dry_run(chosen: ChosenBackup, expected: str, target: str, replaces: str | None) -> None:

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import BackupError, ConfigError, VerifyError
 from .naming import parse_backup_name
 from .storage.base import BackupStore, StoredBackup
 from .storage.local import LocalStore
@@ -41,6 +41,23 @@ class ChosenBackup:
     def address(self) -> str:
         """Where it is, for people."""
         return self.backup.address or self.backup.key
+
+    def expected_sha256(self) -> str:
+        """The digest its ``.sha256`` records; ``VerifyError`` (exit 5) when there is none."""
+        try:
+            digest = self.store.expected_sha256(self.backup)
+        except BackupError:
+            if not self.address.startswith(S3_SCHEME):
+                raise
+            digest = None  # no .sha256 object beside it
+        if digest is None:
+            raise VerifyError(
+                f"checksum: {self.name}.sha256 is missing or holds no sha256 digest",
+                detail=f"every backup is written with a .sha256 beside it ({self.address})",
+                hint="copy the .sha256 together with the backup; if you trust the file, "
+                "recreate it with: sha256sum FILE > FILE.sha256",
+            )
+        return digest
 
 
 def choose_backup(

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .backup_stream import StreamReport, read_backup
+from .backup_stream import Sink, StreamReport, read_backup
 from .checksums import checksum_path_for, parse_checksum_text
 from .config import VerifySettings
 from .dumpscan import ScanResult
@@ -38,6 +38,7 @@ from .log import SUCCESS, fields
 if TYPE_CHECKING:
     from .connection import ConnectionInfo
     from .restore import RestoreReport
+    from .restore_source import ChosenBackup
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +65,35 @@ def verify_backup(
     *,
     schema_only: bool,
 ) -> VerifyReport:
-    """Run the checks on ``path``; ``VerifyError`` naming the first one that fails."""
-    started = time.monotonic()
+    """Run the checks on the file ``path``; ``VerifyError`` naming the first one that fails."""
     what = "schema-only backup" if schema_only else "backup"
     log.info(f"Verifying {what} {path.name}")
     expected = read_expected_checksum(checksum_path_for(path))
+    return _verify(path, lambda sink: _read(path, expected, sink=sink), connection, settings)
+
+
+def verify_stored(
+    chosen: ChosenBackup, connection: ConnectionInfo, settings: VerifySettings
+) -> VerifyReport:
+    """The same checks on a backup in a store (an S3 object, streamed, never on disk)."""
+    log.info(f"Verifying {chosen.address}")
+    digest = chosen.expected_sha256()
+
+    def read(sink: Sink | None) -> StreamReport:
+        with contextlib.closing(chosen.store.open(chosen.backup)) as source:
+            return _reported(read_backup(source, chosen.name, digest, sink=sink))
+
+    return _verify(Path(chosen.name), read, connection, settings)
+
+
+def _verify(
+    path: Path,
+    read: Callable[[Sink | None], StreamReport],
+    connection: ConnectionInfo,
+    settings: VerifySettings,
+) -> VerifyReport:
+    """Checks 1 to 3 by ``read`` in one pass, its SQL into the test restore when there is one."""
+    started = time.monotonic()
     # A test restore that cannot happen is reported only after checks 1 to 3, which
     # come first: a damaged file is a damaged file whoever may create databases.
     deferred: BackupError | None = None
@@ -89,7 +114,7 @@ def verify_backup(
                 deferred = exc
             else:
                 log.info(f"verify: test restore into the scratch database {restore.name}")
-        stream = _read(path, expected, sink=restore.write if restore is not None else None)
+        stream = read(restore.write if restore is not None else None)
         if deferred is not None:
             raise deferred
         if restore is not None:
@@ -111,7 +136,7 @@ def verify_backup(
     )
 
 
-def _read(path: Path, expected: str, *, sink: Callable[[bytes], None] | None) -> StreamReport:
+def _read(path: Path, expected: str, *, sink: Sink | None) -> StreamReport:
     """Checks 1 to 3 in one pass over the file; the SQL also goes to ``sink``."""
     try:
         source = path.open("rb")
@@ -120,7 +145,11 @@ def _read(path: Path, expected: str, *, sink: Callable[[bytes], None] | None) ->
     except OSError as exc:
         raise VerifyError(f"checksum: cannot read {path}: {exc.strerror}") from None
     with source:
-        stream = read_backup(source, path.name, expected, sink=sink)
+        return _reported(read_backup(source, path.name, expected, sink=sink))
+
+
+def _reported(stream: StreamReport) -> StreamReport:
+    """Log what checks 1 to 3 found."""
     scan = stream.scan
     log.info(f"verify: checksum ok (sha256 {stream.sha256[:16]}...)")
     log.info(
