@@ -198,11 +198,6 @@ def test_host_pre_commit_hooks_find_nothing_new(applied: Applied, tmp_path: Path
             ), (hook, name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: tools/db-backup/tests/test_log.py calls log.sucess() to test a misspelt "
-    "level, and typos flags the word; remove this mark once that test spells it otherwise",
-)
 def test_host_spell_check_finds_nothing_in_the_added_files(applied: Applied) -> None:
     """Where the project's pre-commit runs typos, it accepts every file the apply added or
     edited (with the project's own typos settings)."""
@@ -213,11 +208,6 @@ def test_host_spell_check_finds_nothing_in_the_added_files(applied: Applied) -> 
     assert typos_findings(applied.project, [*added, *sorted(CHANGED[applied.name])]) == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: tools/db-backup/pyproject.toml is not in pyproject-fmt's layout, so a "
-    "project whose pre-commit runs pyproject-fmt (cookiecutter-django) would rewrite it",
-)
 def test_host_pyproject_formatter_leaves_the_added_pyproject_alone(applied: Applied) -> None:
     """Where the project's pre-commit runs pyproject-fmt, it finds nothing to change in the
     pyproject.toml files the apply added."""

@@ -52,10 +52,10 @@ def test_levels_go_to_the_right_stream(
     ]
 
 
-def test_a_misspelt_level_is_an_error(log: logging.Logger) -> None:
-    """Only real logging methods exist: a typo fails instead of logging nothing."""
+def test_a_level_that_does_not_exist_is_an_error(log: logging.Logger) -> None:
+    """Only real logging methods exist: a wrong name fails instead of logging nothing."""
     with pytest.raises(AttributeError):
-        log.sucess("typo")  # type: ignore[attr-defined]
+        log.notice("no such level")  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("verbose", [False, True])
