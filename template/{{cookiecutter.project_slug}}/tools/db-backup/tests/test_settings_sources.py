@@ -86,6 +86,9 @@ def test_generated_default_lists_env_files(root: Path, monkeypatch: pytest.Monke
     assert read_sources({}, root).values["FROM_HOST"] == "yes"
     write(root / "other.env", "FROM_HOST=other\n")
     assert read_sources({"BACKUP_ENV_FILES": "other.env"}, root).values["FROM_HOST"] == "other"
+    # Set but empty: no env files, not the generated ones (a compose service whose
+    # database reads none must be able to say so).
+    assert "FROM_HOST" not in read_sources({"BACKUP_ENV_FILES": ""}, root).values
 
 
 def test_generated_default_is_empty() -> None:

@@ -130,7 +130,7 @@ def read_sources(environ: Mapping[str, str], project_root: Path) -> SettingsSour
         (
             layer[ENV_FILES_VARIABLE]
             for layer in (environ, config_values, dotenv_values)
-            if layer.get(ENV_FILES_VARIABLE, "").strip()
+            if ENV_FILES_VARIABLE in layer  # set but empty: no env files at all
         ),
         None,
     )
