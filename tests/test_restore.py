@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -34,6 +35,7 @@ from tests.restore_support import (
 from tests.services.postgres import PostgresServer, quote_literal
 from tests.services.s3 import S3Endpoint
 from tests.test_verify import (
+    AWKWARD_SQL,
     add_an_sql_error,
     cut_the_gzip_stream,
     flip_one_byte,
@@ -102,6 +104,72 @@ def test_the_latest_backup_restores_into_a_new_database_identical_to_its_source(
     assert_same_content(postgres, restored, source)
     assert backup.name in result.stdout, describe(result)
     assert "[SUCCESS] " in result.stdout and restored in result.stdout, describe(result)
+
+
+EDGE_SQL = r"""
+CREATE TABLE public.empty_wide AS
+SELECT g AS c1, g AS c2, g AS c3, g AS c4, g AS c5, g AS c6, g AS c7, g AS c8
+  FROM generate_series(1, 0) AS g;
+ALTER TABLE public.empty_wide ADD COLUMN c9 text DEFAULT 'x', ADD COLUMN c10 jsonb;
+CREATE SEQUENCE public.ticket_seq START 500 INCREMENT 7;
+SELECT nextval('public.ticket_seq'), nextval('public.ticket_seq');
+CREATE SEQUENCE public.untouched_seq;
+SELECT lo_from_bytea(0, convert_to(repeat('large object ', 20000), 'UTF8'));
+SELECT lo_from_bytea(0, '\x00010203'::bytea);
+"""
+
+
+def large_objects(postgres: PostgresServer, dbname: str) -> list[str]:
+    """The md5 of every large object's content, sorted (oids may differ, contents may not)."""
+    rows = postgres.rows("SELECT md5(lo_get(oid)) FROM pg_largeobject_metadata ORDER BY 1", dbname)
+    return [row[0] for row in rows]
+
+
+def schema_dump(postgres: PostgresServer, dbname: str) -> str:
+    """``pg_dump --schema-only`` without its random ``\\restrict`` lines."""
+    done = subprocess.run(
+        [
+            postgres.program("pg_dump"),
+            "--schema-only",
+            "-h",
+            postgres.host,
+            "-p",
+            str(postgres.port),
+            "-U",
+            postgres.superuser,
+            dbname,
+        ],
+        env=postgres.psql_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return re.sub(r"(?m)^\\(un)?restrict .*$", "", done.stdout)
+
+
+def test_an_awkward_database_restores_exactly(
+    baked_project: Path,
+    postgres: PostgresServer,
+    database: Callable[..., str],
+    cleanup: list[str],
+) -> None:
+    """Odd names, inheritance, partitions, overloads, identity columns, empty wide tables,
+    sequences (used and not), large objects: the restore is the source, schema included."""
+    source = database("small")
+    postgres.psql(AWKWARD_SQL, source)
+    postgres.psql(EDGE_SQL, source)
+    env = postgres.env(source)
+    backed_up(baked_project, env)
+    target = f"{source}_exact"
+    cleanup.append(target)
+
+    result = run_restore(baked_project, [f"--target={target}"], env)
+
+    assert result.returncode == RESTORED, describe(result)
+    assert_same_content(postgres, target, source)
+    assert large_objects(postgres, target) == large_objects(postgres, source)
+    assert len(large_objects(postgres, source)) == 2
+    assert schema_dump(postgres, target) == schema_dump(postgres, source)
 
 
 def test_a_zstd_backup_restores_whatever_its_name_says(
