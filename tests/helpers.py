@@ -64,20 +64,27 @@ run_backup = run_tool
 
 
 def start_tool(
-    project: Path, args: Sequence[str] = (), env: Mapping[str, str] | None = None
+    project: Path,
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    *,
+    script: Path = TOOL,
+    own_session: bool = False,
 ) -> subprocess.Popen[str]:
-    """Start ``<project>/scripts/db-backup.sh args`` in the background, as cron would.
+    """Start ``<project>/<script> args`` (db-backup.sh by default) in the background, as cron
+    would; with ``own_session`` in a session of its own, so its whole group can be killed.
 
     The same clean environment as ``run_tool``; stdout and stderr are captured as text.
     """
     return subprocess.Popen(
-        [str(project / TOOL), *args],
+        [str(project / script), *args],
         env=tool_environ(env),
         cwd=project,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=own_session,
     )
 
 

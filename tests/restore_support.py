@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from tests.helpers import tool_environ
+from tests.helpers import start_tool, tool_environ
 from tests.services.postgres import PostgresServer, quote_literal
 
 RESTORE = Path("scripts") / "db-restore.sh"
@@ -43,17 +43,8 @@ def run_restore(
 def start_restore(
     project: Path, args: Sequence[str] = (), env: Mapping[str, str] | None = None
 ) -> subprocess.Popen[str]:
-    """Start ``scripts/db-restore.sh args`` in the background (for signals and kills)."""
-    return subprocess.Popen(
-        [str(project / RESTORE), *args],
-        env=tool_environ(env),
-        cwd=project,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    """Start ``scripts/db-restore.sh args`` in a session of its own (for signals and kills)."""
+    return start_tool(project, args, env, script=RESTORE, own_session=True)
 
 
 def databases_like(postgres: PostgresServer, prefix: str) -> list[str]:

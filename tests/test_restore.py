@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.backup_support import backups_in, error_lines, write_with_checksum
-from tests.helpers import TOOL, describe, run_tool, tool_environ
+from tests.helpers import describe, run_tool, start_tool, tool_environ
 from tests.restore_support import (
     CHECKS_FAILED,
     CONFIG_ERROR,
@@ -578,7 +578,7 @@ def test_a_scratch_database_left_by_a_killed_verify_is_dropped_next_time(
     )
     scratch_prefix = f"{source}_verify_"
 
-    proc = start_in_own_session(baked_project, ["--verify-file", str(slow)], env)
+    proc = start_tool(baked_project, ["--verify-file", str(slow)], env, own_session=True)
     try:
         deadline = time.monotonic() + 60
         while not _sleeping_in(postgres, scratch_prefix):
@@ -634,22 +634,6 @@ def test_a_load_whose_tool_is_killed_commits_nothing(
 
     found = postgres.psql("SELECT count(*) FROM pg_class WHERE relname = 'cut_off'", target)
     assert found == "0", "the cut-off load was committed"
-
-
-def start_in_own_session(
-    project: Path, args: list[str], env: dict[str, str]
-) -> subprocess.Popen[str]:
-    """``scripts/db-backup.sh args`` in a session of its own, so its whole group can be killed."""
-    return subprocess.Popen(
-        [str(project / TOOL), *args],
-        env=tool_environ(env),
-        cwd=project,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
 
 
 def _sleeping_in(postgres: PostgresServer, prefix: str) -> bool:

@@ -9,7 +9,7 @@ with the transaction still open) commits nothing: the server rolls it back.
 
 ``compare`` then checks what landed against what the dump's own COPY blocks and
 headers promise: rows per table, and the tables, views, sequences and routines.
-Both report plain facts (``LoadFailed``, a list of problems); the caller
+Both report plain facts (``psql.PsqlFailed``, a list of problems); the caller
 decides which exit code they mean (a test restore's 5, a restore's 8).
 """
 
@@ -58,16 +58,6 @@ SELECT CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate' ELSE '
                     WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
                       AND d.objid = p.oid AND d.deptype = 'e')
 """
-
-
-class LoadFailed(Exception):
-    """psql stopped before the end of the dump: its status and the server's words."""
-
-    def __init__(self, returncode: int, first: str, detail: str | None):
-        super().__init__(first)
-        self.returncode = returncode
-        self.first = first
-        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -125,7 +115,7 @@ class DumpLoad:
             self.stopped_early = True
 
     def commit(self) -> None:
-        """End the transaction with ``COMMIT``; ``LoadFailed`` if psql stopped on an error."""
+        """End the transaction with ``COMMIT``; ``psql.PsqlFailed`` if psql stopped on an error."""
         self.write(COMMIT)
         proc = self._proc
         assert proc is not None
@@ -133,7 +123,7 @@ class DumpLoad:
         returncode = proc.wait()
         if returncode != 0:
             first, detail = self._error()
-            raise LoadFailed(returncode, first, detail)
+            raise psql.PsqlFailed(returncode, first, detail)
 
     def abort(self) -> None:
         """Stop psql without committing (the server rolls the transaction back)."""

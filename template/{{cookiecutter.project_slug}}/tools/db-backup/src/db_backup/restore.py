@@ -25,7 +25,7 @@ from .connection import ConnectionInfo
 from .databases import MAX_IDENTIFIER_BYTES, Server, quote_ident, quote_literal
 from .dumpscan import ScanResult
 from .errors import BackupError, DatabaseConnectionError, VerifyError
-from .load import DumpLoad, LoadFailed, compare
+from .load import DumpLoad, compare
 from .signals import signals_held
 
 __all__ = ["MAX_IDENTIFIER_BYTES", "quote_ident", "quote_literal"]
@@ -152,7 +152,7 @@ class ScratchRestore:
         """Commit, and raise ``VerifyError`` if psql stopped on an error."""
         try:
             self._load.commit()
-        except LoadFailed as exc:
+        except psql.PsqlFailed as exc:
             raise VerifyError(
                 f"test restore: psql stopped with status {exc.returncode}: {exc.first}",
                 detail=exc.detail,

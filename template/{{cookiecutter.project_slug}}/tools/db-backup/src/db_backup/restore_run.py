@@ -36,7 +36,7 @@ from .config import Settings
 from .connection import ConnectionInfo
 from .databases import RESTORED, Server, check_database_name, stamped_name
 from .errors import BackupError, ConfigError, RestoreError, SwapError
-from .load import Comparison, DumpLoad, LoadFailed, compare
+from .load import Comparison, DumpLoad, compare
 from .lock import BackupLock
 from .log import SUCCESS, fields
 from .restore_source import LATEST, ChosenBackup, choose_backup
@@ -215,7 +215,7 @@ def _restore_into(
         )
         try:
             load.commit()
-        except LoadFailed as exc:
+        except psql.PsqlFailed as exc:
             raise RestoreError(
                 f"restore: psql stopped with status {exc.returncode}: {exc.first}",
                 detail=exc.detail,
