@@ -227,7 +227,7 @@ def test_summary_says_what_was_done_and_what_to_run(applied: Applied) -> None:
     out = applied.first.stdout
     assert f"backups added to {applied.project} (existing project)" in out
     assert "added service db-backup" in out
-    for step in ("first backup:", "check it:", "schedule:"):
+    for step in ("first backup:", "check it:", "schedule:", "restore drill:"):
         assert step in out
     assert "README, pyproject, tasks" in out
 

@@ -165,16 +165,19 @@ class Wiring:
             script.chmod(mode | (mode & 0o444) >> 2)
 
     def next_steps(self) -> None:
-        """The three commands to run next: a first backup, a check, a schedule."""
+        """The commands to run next: a first backup, a check, a schedule; and the restore."""
         main = primary(self.compose.wired)
         if main is not None and self.choices.add_service:
             command, folder = run_command(main.path), "/backups"
+            restore = f"{command} restore"
         else:
             command, folder = "scripts/db-backup.sh", "backups"
+            restore = "scripts/db-restore.sh"
         self.report.next_steps += [
             f"first backup:  {command} --verify",
             f"check it:      {command} --list   (then --verify-file {folder}/<name>)",
             f"schedule:      17 3 * * * cd {self.project} && {command} --type=auto --verify",
+            f"restore drill: {restore} --dry-run   (then without --dry-run: a new database)",
         ]
 
     def leave_alone(self) -> None:
