@@ -15,6 +15,7 @@ import errno
 import hashlib
 import logging
 import os
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -34,6 +35,9 @@ CHUNK_SIZE = 1 << 20
 PARTIAL_MARKER = ".partial-"
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 _MAX_NAME_ATTEMPTS = 3600
+# pg_dump applies --lock-wait-timeout as a statement timeout on its LOCK TABLE statements.
+_TIMEOUT = "canceling statement due to"
+_LOCK_STATEMENT = re.compile(r"LOCK TABLE (.+?) IN ACCESS SHARE MODE")
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +60,17 @@ class DumpResult:
         return self.path.name
 
 
-def pg_dump_command(pg_dump: str, *, schema_only: bool, verbose: bool) -> list[str]:
-    """The contract's dump: plain SQL, no owners or privileges, never a password prompt."""
+def pg_dump_command(
+    pg_dump: str, *, schema_only: bool, verbose: bool, lock_wait_seconds: int = 0
+) -> list[str]:
+    """The contract's dump: plain SQL, no owners or privileges, never a password prompt.
+
+    ``lock_wait_seconds`` bounds the wait for each table's lock (0: no bound), so a
+    session holding an exclusive lock makes the dump fail instead of hang.
+    """
     argv = [pg_dump, "--format=plain", "--no-owner", "--no-privileges", "--no-password"]
+    if lock_wait_seconds:
+        argv.append(f"--lock-wait-timeout={lock_wait_seconds * 1000}")  # milliseconds
     if schema_only:
         argv.append("--schema-only")
     if verbose:
@@ -101,7 +113,10 @@ def write_dump(settings: Settings, *, started: dt.datetime) -> DumpResult:
     stages = [
         Stage(
             pg_dump_command(
-                find_tool("pg_dump"), schema_only=settings.schema_only, verbose=settings.verbose
+                find_tool("pg_dump"),
+                schema_only=settings.schema_only,
+                verbose=settings.verbose,
+                lock_wait_seconds=settings.lock_wait_seconds,
             ),
             "pg_dump",
         ),
@@ -141,7 +156,7 @@ def write_dump(settings: Settings, *, started: dt.datetime) -> DumpResult:
                 pipeline.check()
             os.fsync(fd)
         except PipelineError as exc:
-            raise _dump_error(exc) from None
+            raise _dump_error(exc, settings.lock_wait_seconds) from None
         finally:
             os.close(fd)
         final = backup_dir / filename
@@ -199,15 +214,33 @@ def _copy_and_hash(source: int, target: int) -> tuple[int, str]:
     return total, digest.hexdigest()
 
 
-def _dump_error(exc: PipelineError) -> DumpError:
+def _dump_error(exc: PipelineError, lock_wait_seconds: int = 0) -> DumpError:
     """The failing stage, its first error line in the message, its last lines as detail."""
     tail = [line for line in exc.stderr_tail if line.strip()]
+    if any(_TIMEOUT in line and "timeout" in line for line in tail) and any(
+        _LOCK_STATEMENT.search(line) for line in tail
+    ):
+        return _lock_wait_error(tail, lock_wait_seconds)
     errors = [line for line in tail if "error" in line.lower() or "fatal" in line.lower()]
     headline = f"backup failed: {exc.message}"
     if errors:
         headline += f": {errors[0]}"
         tail = [line for line in tail if line != errors[0]]
     return DumpError(headline, detail="\n".join(tail) if tail else None)
+
+
+def _lock_wait_error(tail: list[str], lock_wait_seconds: int) -> DumpError:
+    """pg_dump gave up waiting for a table lock: name the table and the setting."""
+    tables = [m[1] for m in map(_LOCK_STATEMENT.search, tail) if m]
+    table = f"table {tables[0]}" if tables else "a table"
+    return DumpError(
+        f"backup failed: pg_dump waited {lock_wait_seconds} s for a lock on {table} "
+        "held by another session, and gave up",
+        detail="\n".join(tail),
+        hint="find the blocking session with: SELECT pid, state, query FROM pg_stat_activity "
+        "WHERE pid = ANY(pg_blocking_pids(<pg_dump's pid>)); or raise BACKUP_LOCK_WAIT_TIMEOUT "
+        "(0 waits forever)",
+    )
 
 
 def _remove_all(paths: list[Path]) -> None:

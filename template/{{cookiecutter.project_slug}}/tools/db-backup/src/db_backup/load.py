@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from . import psql
+from .children import child_options
 from .connection import ConnectionInfo
 from .databases import quote_literal
 from .dumpscan import ScanResult, display
@@ -97,6 +98,7 @@ class DumpLoad:
             stderr=self._stderr,
             env=self.connection.child_env(),
             bufsize=0,
+            **child_options(),
         )
         if self._proc.stdin is not None:
             grow_pipe(self._proc.stdin.fileno())

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import IO, Any
 
+from .children import child_options
+
 TAIL_LINES = 20
 PIPE_SIZE = 1 << 20  # larger pipes mean fewer wake-ups; best effort (Linux only)
 TERMINATE_GRACE_SECONDS = 5.0
@@ -188,6 +190,7 @@ class Pipeline:
                     stdout=stdout,
                     stderr=subprocess.PIPE,
                     env=dict(stage.env) if stage.env is not None else self._env,
+                    **child_options(),
                 )
             except OSError as exc:
                 if previous is not None:

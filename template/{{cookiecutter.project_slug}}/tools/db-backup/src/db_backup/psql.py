@@ -13,6 +13,7 @@ from __future__ import annotations
 import subprocess
 from typing import IO
 
+from .children import child_options
 from .connection import ConnectionInfo
 from .tools import find_tool
 
@@ -79,6 +80,7 @@ def query(
             capture_output=True,
             timeout=timeout,
             check=False,
+            **child_options(),
         )
     except subprocess.TimeoutExpired:
         raise PsqlTimeout(timeout or 0) from None
@@ -101,4 +103,5 @@ def restore_process(connection: ConnectionInfo, stderr: IO[bytes]) -> subprocess
         stderr=stderr,
         env=connection.child_env(),
         bufsize=0,
+        **child_options(),
     )

@@ -178,6 +178,16 @@ _ROWS = (
         maximum=3600,
         default="10",
     ),
+    Variable(
+        "BACKUP_LOCK_WAIT_TIMEOUT",
+        "connection",
+        "seconds `pg_dump` waits for a table lock another session holds before it gives up "
+        "(exit 4); 0 waits forever",
+        kind="int",
+        minimum=0,
+        maximum=86_400,
+        default="120",
+    ),
     # -- storage ---------------------------------------------------------------------------
     Variable(
         "BACKUP_DIR",

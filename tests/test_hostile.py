@@ -1,0 +1,115 @@
+"""Hostile conditions: a killed tool, held locks, lost connections, planted symlinks, odd names.
+
+Each test runs the baked tool as a real process against the real server and checks
+what an operator would see: the exit code, one clear line, and what is left on
+disk or on the server.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.backup_support import backups_in, error_lines
+from tests.helpers import describe, run_tool, start_tool
+from tests.services.postgres import PostgresServer
+
+pytestmark = pytest.mark.integration
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct child processes of ``pid`` (Linux)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(x) for x in path.read_text().split()] if path.exists() else []
+
+
+def alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def wait_until(condition: Callable[[], bool], what: str, seconds: float = 30) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def locked_table(postgres: PostgresServer, database: Callable[..., str]) -> Iterator[str]:
+    """A database whose table ``big`` another session holds in ACCESS EXCLUSIVE mode."""
+    dbname = database("small")
+    postgres.psql("CREATE TABLE big AS SELECT g AS id FROM generate_series(1, 1000) AS g", dbname)
+    holder = subprocess.Popen(
+        postgres.psql_command(dbname),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=postgres.psql_env(),
+        text=True,
+    )
+    assert holder.stdin is not None and holder.stdout is not None
+    holder.stdin.write("BEGIN;\nLOCK TABLE big IN ACCESS EXCLUSIVE MODE;\nSELECT 'locked';\n")
+    holder.stdin.flush()
+    assert holder.stdout.readline().strip() == "locked"
+    yield dbname
+    holder.stdin.close()
+    holder.wait(timeout=30)
+
+
+def lock_waiters(postgres: PostgresServer, dbname: str) -> int:
+    """Sessions of ``dbname`` that wait for a lock."""
+    return int(
+        postgres.psql(
+            "SELECT count(*) FROM pg_stat_activity "
+            f"WHERE datname = '{dbname}' AND wait_event_type = 'Lock'"
+        )
+    )
+
+
+# --- 1: children die with the tool; pg_dump does not wait on a lock forever ----------------
+
+
+def test_sigkill_of_the_tool_kills_pg_dump_and_the_compressor(
+    baked_project: Path, postgres: PostgresServer, locked_table: str
+) -> None:
+    """pg_dump waits for a held lock; the tool is killed with SIGKILL: its children die too."""
+    env = {**postgres.env(locked_table), "BACKUP_LOCK_WAIT_TIMEOUT": "10"}
+    proc = start_tool(baked_project, [], env)
+    wait_until(lambda: lock_waiters(postgres, locked_table) == 1, "pg_dump to wait for the lock")
+    children = children_of(proc.pid)
+    assert len(children) == 2, children  # pg_dump and the compressor
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    # Well before the 10 s lock wait could end pg_dump by itself.
+    wait_until(lambda: not any(alive(child) for child in children), "the children to die", 3)
+    # The server notices a vanished client only when it next talks to it; the lock wait
+    # timeout bounds how long pg_dump's session stays queued behind the lock.
+    wait_until(lambda: lock_waiters(postgres, locked_table) == 0, "pg_dump's session to end")
+
+
+def test_a_held_lock_fails_the_dump_with_exit_4_naming_the_table(
+    baked_project: Path, postgres: PostgresServer, locked_table: str
+) -> None:
+    """BACKUP_LOCK_WAIT_TIMEOUT=1: exit 4 within seconds, the line names the table and setting."""
+    env = {**postgres.env(locked_table), "BACKUP_LOCK_WAIT_TIMEOUT": "1"}
+    result = run_tool(baked_project, [], env, timeout=60)
+    assert result.returncode == 4, describe(result)
+    first = error_lines(result.stderr)[0]
+    assert "pg_dump waited 1 s for a lock on table public.big" in first, describe(result)
+    assert "BACKUP_LOCK_WAIT_TIMEOUT" in result.stderr
+    assert backups_in(baked_project / "backups") == []
+    assert not [p for p in (baked_project / "backups").iterdir() if ".partial-" in p.name]
