@@ -8,12 +8,15 @@ before any database is created; a restore that fails must leave nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +28,7 @@ from tests.helpers import describe, run_tool, start_tool, tool_environ
 from tests.restore_support import (
     CHECKS_FAILED,
     CONFIG_ERROR,
+    DOWNLOAD_FAILED,
     RESTORE_FAILED,
     RESTORED,
     all_databases,
@@ -501,6 +505,84 @@ def test_restore_from_s3_streams_the_object_and_checks_it(
 
     refused = run_restore(baked_project, [f"s3://{bucket}/{key}"], env)
     assert refused.returncode == CHECKS_FAILED, describe(refused)
+    assert all_databases(postgres) == before
+
+
+class DownloadCutter:
+    """A TCP proxy to the S3 endpoint that drops a connection once it has carried ``limit``
+    bytes back to the client: a download dies mid-object, small answers pass."""
+
+    def __init__(self, target_port: int, limit: int) -> None:
+        self.target_port = target_port
+        self.limit = limit
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.cut = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self.listener.accept()
+                threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with client, socket.create_connection(("127.0.0.1", self.target_port)) as upstream:
+            threading.Thread(target=self._forward, args=(client, upstream), daemon=True).start()
+            returned = 0
+            with contextlib.suppress(OSError):
+                while chunk := upstream.recv(65536):
+                    if returned + len(chunk) > self.limit:
+                        client.sendall(chunk[: self.limit - returned])
+                        self.cut += 1
+                        client.shutdown(socket.SHUT_RDWR)
+                        return
+                    returned += len(chunk)
+                    client.sendall(chunk)
+
+    @staticmethod
+    def _forward(client: socket.socket, upstream: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := client.recv(65536):
+                upstream.sendall(chunk)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_download_cut_mid_object_is_exit_6_and_leaves_no_database(
+    baked_project: Path,
+    postgres: PostgresServer,
+    database: Callable[..., str],
+    s3: S3Endpoint,
+    bucket: str,
+) -> None:
+    """A lost connection is not evidence against the backup: exit 6 (download failed), not 5;
+    the new database is dropped and the live one untouched."""
+    source = database("small")
+    postgres.psql(
+        "CREATE TABLE public.filler AS SELECT g, md5(g::text) || md5((g + 1)::text) AS t "
+        "FROM generate_series(1, 20000) AS g",
+        source,
+    )
+    env = {**postgres.env(source), **s3.env(bucket)}
+    backup = backed_up(baked_project, env)
+    assert backup.stat().st_size > 200_000, "the object must outlast the proxy's limit"
+    port = int(s3.endpoint_url.rsplit(":", 1)[1])
+    proxy = DownloadCutter(port, limit=64 * 1024)
+    before = all_databases(postgres)
+    try:
+        result = run_restore(
+            baked_project,
+            [f"s3://{bucket}/backups/daily/{backup.name}"],
+            {**env, "BACKUP_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}"},
+        )
+    finally:
+        proxy.close()
+
+    assert proxy.cut >= 1, "the download went through the proxy"
+    assert result.returncode == DOWNLOAD_FAILED, describe(result)
+    assert "download of s3://" in result.stderr, describe(result)
     assert all_databases(postgres) == before
 
 

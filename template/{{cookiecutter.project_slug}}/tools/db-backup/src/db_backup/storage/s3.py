@@ -253,13 +253,15 @@ class S3Store:
         return sorted(objects, key=lambda o: (o.modified, o.filename))
 
     def open(self, backup: StoredBackup) -> BinaryIO:
-        """The object's bytes, streamed from the bucket; ``UploadError`` when unreadable."""
+        """The object's bytes, streamed from the bucket; ``UploadError`` when unreadable,
+        at the request or at any later read (a connection lost mid-object)."""
         s = self.settings
+        target = Target("download", s.bucket, backup.key, s.endpoint_url)
         try:
             answer = self._client("transfer").get_object(Bucket=s.bucket, Key=backup.key)
         except Exception as exc:
-            raise translate(exc, Target("download", s.bucket, backup.key, s.endpoint_url)) from exc
-        return cast(BinaryIO, answer["Body"])
+            raise translate(exc, target) from exc
+        return cast(BinaryIO, _Download(answer["Body"], target))
 
     def expected_sha256(self, backup: StoredBackup) -> str | None:
         """The digest of the backup's ``.sha256`` object; None when it has none."""
@@ -332,6 +334,25 @@ class S3Store:
             }.get(purpose, {**TRANSFER_TIMEOUTS, "max_attempts": self.settings.max_attempts})
             self._clients[purpose] = make_client(self.settings, **timeouts)
         return self._clients[purpose]
+
+
+class _Download:
+    """An object's body whose read failures are ``UploadError`` (exit 6), never a verdict."""
+
+    def __init__(self, body: Any, target: Target) -> None:
+        self._body = body
+        self._target = target
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all that is left when negative)."""
+        try:
+            return cast(bytes, self._body.read(size if size >= 0 else None))
+        except Exception as exc:
+            raise translate(exc, self._target) from exc
+
+    def close(self) -> None:
+        """Release the connection."""
+        self._body.close()
 
 
 def make_client(
