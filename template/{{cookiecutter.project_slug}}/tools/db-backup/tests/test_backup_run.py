@@ -158,13 +158,13 @@ def test_a_failed_dump_records_no_success(
 
 @pytest.mark.parametrize(
     ("exit_code", "made", "succeeded"),
-    [(0, True, True), (7, True, True), (5, False, False), (2, False, False)],
-    ids=["made", "made-but-old-ones-kept", "verify-failed", "config-error"],
+    [(0, True, True), (7, True, True), (6, True, False), (5, False, False), (2, False, False)],
+    ids=["made", "made-but-old-ones-kept", "made-but-not-uploaded", "verify-failed", "config"],
 )
 def test_a_run_succeeded_when_its_backup_was_made_and_stored(
     settings: Settings, exit_code: int, made: bool, succeeded: bool
 ) -> None:
-    """Exit 7 (only old backups could not be deleted) still counts as a success."""
+    """Exit 7 (only old backups could not be deleted) counts as a success; exit 6 does not."""
     backup._write_metrics(settings, exit_code, 1.5, 100 if made else 0, made)
     assert metric(settings, "backup_last_exit_code") == str(exit_code)
     assert (metric(settings, "backup_last_success_timestamp") is not None) == succeeded

@@ -161,6 +161,15 @@ CASES = [
         {name("daily", 2, "_schema.sql.gz"): KEEP, name("daily", 1): KEEP},
     ),
     Case(
+        "keep-min keeps the newest good schema-only backup however old",
+        [
+            good(name("daily", 2, "_schema.sql.gz"), 30 * DAY),
+            good(name("daily", 1, "_schema.sql.gz"), 40 * DAY),
+        ],
+        {name("daily", 2, "_schema.sql.gz"): KEEP, name("daily", 1, "_schema.sql.gz"): DELETE},
+        rule={name("daily", 2, "_schema.sql.gz"): "among the 1 newest good schema-only backups"},
+    ),
+    Case(
         "keep-min holds for each type independently",
         [good(name("weekly", 1), 300 * DAY), good(name("daily", 1), 300 * DAY)],
         {name("weekly", 1): KEEP, name("daily", 1): KEEP},
