@@ -113,3 +113,61 @@ def test_a_held_lock_fails_the_dump_with_exit_4_naming_the_table(
     assert "BACKUP_LOCK_WAIT_TIMEOUT" in result.stderr
     assert backups_in(baked_project / "backups") == []
     assert not [p for p in (baked_project / "backups").iterdir() if ".partial-" in p.name]
+
+
+# --- 3: the server failing the test restore is exit 3, and the backup is kept --------------
+
+BIG_ROWS = 800_000
+
+
+@pytest.fixture(scope="module")
+def big_database(postgres: PostgresServer) -> Iterator[str]:
+    """A database whose test restore takes long enough to cut its connection half way."""
+    name = f"hostile_big_{os.getpid()}"
+    postgres.drop_database(name)
+    postgres.create_database(name)
+    postgres.psql(
+        "CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 3) AS payload "
+        f"FROM generate_series(1, {BIG_ROWS}) AS g",
+        name,
+    )
+    yield name
+    postgres.drop_database(name)
+
+
+def scratch_sessions(postgres: PostgresServer, dbname: str) -> list[str]:
+    """Backend pids of sessions connected to a scratch database of ``dbname``."""
+    return postgres.psql(
+        "SELECT pid FROM pg_stat_activity "
+        f"WHERE datname LIKE '{dbname}\\_verify\\_%' AND backend_type = 'client backend'"
+    ).split()
+
+
+def scratch_databases(postgres: PostgresServer, dbname: str) -> list[str]:
+    """Scratch databases of ``dbname`` that exist."""
+    return postgres.psql(
+        f"SELECT datname FROM pg_database WHERE datname LIKE '{dbname}\\_verify\\_%'"
+    ).split()
+
+
+def test_a_lost_connection_during_the_test_restore_is_exit_3_and_keeps_the_backup(
+    baked_project: Path, postgres: PostgresServer, big_database: str
+) -> None:
+    """The test restore's session is terminated: exit 3; the file keeps its name and verifies."""
+    backups = baked_project / "backups"
+    proc = start_tool(baked_project, ["--verify"], postgres.env(big_database))
+    wait_until(lambda: bool(scratch_sessions(postgres, big_database)), "the test restore", 120)
+    pids = ",".join(scratch_sessions(postgres, big_database))
+    postgres.psql(f"SELECT pg_terminate_backend(pid) FROM unnest(ARRAY[{pids}]) AS pid")
+    out, err = proc.communicate(timeout=300)
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    assert result.returncode == 3, describe(result)
+    assert "test restore: the connection to the server was lost" in err, describe(result)
+    (kept,) = backups_in(backups)
+    assert (backups / f"{kept}.sha256").is_file()
+    assert not [p.name for p in backups.iterdir() if p.name.endswith(".failed")]
+    assert f"backup kept, unverified: {backups / kept}" in err, describe(result)
+    assert scratch_databases(postgres, big_database) == []
+    again = run_tool(baked_project, ["--verify-file", str(backups / kept)], postgres.env(big_database))
+    assert again.returncode == 0, describe(again)

@@ -22,7 +22,13 @@ from .atomic import FILE_MODE, remove_quietly
 from .compression import compress_command
 from .config import Settings
 from .dump import PARTIAL_MARKER, DumpResult, write_dump
-from .errors import BackupError, CleanupError, ConfigError, VerifyError
+from .errors import (
+    BackupError,
+    CleanupError,
+    ConfigError,
+    DatabaseConnectionError,
+    VerifyError,
+)
 from .lock import BackupLock
 from .log import SUCCESS, JsonValue, fields
 from .metrics import RunMetrics, write_metrics
@@ -216,6 +222,10 @@ def _carry(
             )
         except VerifyError:
             quarantine(dump)
+            raise
+        except DatabaseConnectionError:
+            # The server failed the test restore, not the file: it keeps its name.
+            log.warning(f"backup kept, unverified: {dump.path}")
             raise
         verified = True
 

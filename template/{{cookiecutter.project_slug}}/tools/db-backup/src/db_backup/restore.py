@@ -62,22 +62,25 @@ def scratch_database_name(dbname: str, pid: int | None = None, token: str | None
 def _query(
     connection: ConnectionInfo, sql: str, *, what: str, quick: bool = False
 ) -> list[list[str]]:
-    """Run ``sql``; failures as ``VerifyError`` (or ``DatabaseConnectionError``) naming ``what``.
+    """Run ``sql``; failures as ``DatabaseConnectionError`` (exit 3) naming ``what``.
 
-    ``quick`` queries (privileges) get a timeout; counting the rows of a big table may
-    rightly take long, so the others have none.
+    These queries ask the server about itself, never about the backup: whatever
+    goes wrong says nothing against the file. ``quick`` queries (privileges) get a
+    timeout; counting the rows of a big table may rightly take long, so the others
+    have none.
     """
     timeout = connection.connect_timeout + QUERY_GRACE_SECONDS if quick else None
     try:
         return psql.query(connection, sql, timeout=timeout)
     except psql.PsqlTimeout as exc:
-        raise VerifyError(
+        raise DatabaseConnectionError(
             f"test restore: {what} got no answer within {exc.seconds:g} s",
             detail=f"database {connection.dbname}",
         ) from None
     except psql.PsqlFailed as exc:
-        error_class = DatabaseConnectionError if exc.connection_failed else VerifyError
-        raise error_class(f"test restore: {what} failed: {exc.first}", detail=exc.detail) from None
+        raise DatabaseConnectionError(
+            f"test restore: {what} failed: {exc.first}", detail=exc.detail
+        ) from None
 
 
 def may_create_databases(connection: ConnectionInfo) -> bool:
@@ -129,12 +132,10 @@ class ScratchRestore:
         self.created = True
         try:
             self._server.create_marked(self.name)
-        except DatabaseConnectionError:
-            self.created = False
-            raise
         except BackupError as exc:
-            self.created = False  # psql answered: the database was not created
-            raise VerifyError(
+            # Not created: a matter of the server, never of the backup (exit 3, file kept).
+            self.created = False
+            raise DatabaseConnectionError(
                 f"test restore: creating the scratch database {self.name} failed: "
                 + exc.msg.split(" failed: ", 1)[-1],
                 detail=exc.detail,
@@ -149,10 +150,20 @@ class ScratchRestore:
         self._load.abort()
 
     def finish(self) -> None:
-        """Commit, and raise ``VerifyError`` if psql stopped on an error."""
+        """Commit; ``VerifyError`` if psql stopped on an error in the dump's SQL.
+
+        psql exits with status 2 when its connection went bad (a terminated session,
+        a server shut down or restarted): that is ``DatabaseConnectionError``, a
+        verdict on the server and not on the backup.
+        """
         try:
             self._load.commit()
         except psql.PsqlFailed as exc:
+            if exc.connection_failed:
+                raise DatabaseConnectionError(
+                    f"test restore: the connection to the server was lost: {exc.first}",
+                    detail=exc.detail,
+                ) from None
             raise VerifyError(
                 f"test restore: psql stopped with status {exc.returncode}: {exc.first}",
                 detail=exc.detail,
@@ -182,7 +193,7 @@ class ScratchRestore:
         try:
             comparison = compare(self.connection, scan)
         except psql.PsqlTimeout as exc:
-            raise VerifyError(
+            raise DatabaseConnectionError(
                 f"test restore: comparing got no answer within {exc.seconds:g} s"
             ) from None
         except psql.PsqlFailed as exc:

@@ -15,7 +15,9 @@ All four share one pass over the file (``backup_stream``): it is read once,
 hashed as it is read, decompressed once, and the SQL goes to the scanner and to
 psql together; the test restore is committed only after checks 1 to 3 have
 passed at the end of the stream. ``BACKUP_VERIFY_RESTORE`` (auto|always|never)
-decides about check 4.
+decides about check 4. A test restore the server cannot carry out (connection
+lost, scratch database not created, privilege missing) is a
+``DatabaseConnectionError`` (exit 3): it says nothing about the file.
 """
 
 from __future__ import annotations
@@ -230,7 +232,8 @@ def _restore_decision(connection: ConnectionInfo, settings: VerifySettings) -> s
         "scratch database"
     )
     if settings.restore_mode == "always":
-        raise VerifyError(
+        # The server's rule, not the file's fault: exit 3, and a new backup is kept.
+        raise DatabaseConnectionError(
             f"test restore: not possible: {reason}",
             hint=f"ALTER ROLE {connection.user} {REQUIRED_PRIVILEGE}, or set "
             "BACKUP_VERIFY_RESTORE=auto to verify without the test restore",
