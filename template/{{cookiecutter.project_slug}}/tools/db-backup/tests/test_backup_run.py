@@ -8,7 +8,10 @@ preflight are the only step left out (the root suite runs them against PostgreSQ
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import hashlib
 import os
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -135,7 +138,10 @@ def test_another_write_error_is_not_called_a_full_disk(
 @pytest.mark.usefixtures("dump_prints_sql", "no_server_checks")
 def test_a_successful_run_records_its_success(settings: Settings) -> None:
     result = run_backup(settings)
-    assert result.path.is_file() and result.size > 0
+    assert re.fullmatch(r"shop_daily_\d{8}_\d{6}\.sql\.gz", result.filename)
+    assert gzip.decompress(result.path.read_bytes()) == SQL
+    digest = hashlib.sha256(result.path.read_bytes()).hexdigest()
+    assert result.checksum_path.read_text() == f"{digest}  {result.filename}\n"
     assert metric(settings, "backup_last_exit_code") == "0"
     assert metric(settings, "backup_size_bytes") == str(result.size)
     success = metric(settings, "backup_last_success_timestamp")
@@ -146,10 +152,17 @@ def test_a_successful_run_records_its_success(settings: Settings) -> None:
 def test_a_failed_dump_records_no_success(
     settings: Settings, fake_pg_dump: Callable[[str], None]
 ) -> None:
-    """pg_dump failing: exit 4 in the metrics, size 0, and no success timestamp."""
-    fake_pg_dump("echo 'pg_dump: error: connection to server lost' >&2; exit 1")
-    with pytest.raises(DumpError):
+    """pg_dump failing: its error line in the message, exit 4 in the metrics, no success."""
+    fatal = "FATAL:  terminating connection due to administrator command"
+    fake_pg_dump(
+        f"echo 'pg_dump: dumping contents of table public.t' >&2; echo '{fatal}' >&2; exit 1"
+    )
+    with pytest.raises(DumpError) as raised:
         run_backup(settings)
+    assert raised.value.msg.startswith("backup failed: ")
+    assert raised.value.msg.endswith(f": {fatal}")
+    assert raised.value.detail == "pg_dump: dumping contents of table public.t"
+    assert list(settings.backup_dir.glob("shop_*")) == []
     assert metric(settings, "backup_last_exit_code") == "4"
     assert metric(settings, "backup_size_bytes") == "0"
     assert metric(settings, "backup_last_run_timestamp") is not None
