@@ -7,6 +7,7 @@ disk or on the server.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -171,3 +172,48 @@ def test_a_lost_connection_during_the_test_restore_is_exit_3_and_keeps_the_backu
     assert scratch_databases(postgres, big_database) == []
     again = run_tool(baked_project, ["--verify-file", str(backups / kept)], postgres.env(big_database))
     assert again.returncode == 0, describe(again)
+
+
+# --- 9: dangling symlinks at the next names: no spin, every retry bounded ------------------
+
+
+def test_dangling_symlinks_at_the_next_names_are_skipped_not_spun_on(
+    baked_project: Path, postgres: PostgresServer, database: Callable[..., str], tmp_path: Path
+) -> None:
+    """Symlinks to nowhere at every name of the next two minutes: the backup takes a later one."""
+    dbname = database("small")
+    backups = baked_project / "backups"
+    backups.mkdir()
+    now = dt.datetime.now().replace(microsecond=0)
+    planted = []
+    for offset in range(-5, 120):
+        name = f"{dbname}_daily_{now + dt.timedelta(seconds=offset):%Y%m%d_%H%M%S}.sql.gz"
+        os.symlink(tmp_path / "nowhere" / name, backups / name)
+        planted.append(name)
+
+    result = run_tool(baked_project, [], postgres.env(dbname), timeout=60)
+
+    assert result.returncode == 0, describe(result)
+    made = [name for name in backups_in(backups) if not (backups / name).is_symlink()]
+    assert len(made) == 1 and made[0] not in planted, made
+    assert all((backups / name).is_symlink() for name in planted)
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_no_free_name_at_all_is_exit_4_at_once(
+    baked_project: Path, postgres: PostgresServer, database: Callable[..., str], tmp_path: Path
+) -> None:
+    """Every name of the next hour taken by a dangling symlink: exit 4 with one line, no spin."""
+    dbname = database("small")
+    backups = baked_project / "backups"
+    backups.mkdir()
+    now = dt.datetime.now().replace(microsecond=0)
+    for offset in range(-30, 3700):
+        name = f"{dbname}_daily_{now + dt.timedelta(seconds=offset):%Y%m%d_%H%M%S}.sql.gz"
+        os.symlink(tmp_path / "nowhere", backups / name)
+
+    result = run_tool(baked_project, [], postgres.env(dbname), timeout=60)
+
+    assert result.returncode == 4, describe(result)
+    assert "no free backup file name" in error_lines(result.stderr)[0], describe(result)
+    assert not [p for p in backups.iterdir() if ".partial-" in p.name or p.name.endswith(".sha256")]

@@ -48,7 +48,7 @@ def publish(temporary: Path, final: Path) -> None:
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
             raise
-        if final.exists():
+        if os.path.lexists(final):
             raise FileExistsError(errno.EEXIST, "file exists", str(final)) from None
         os.rename(temporary, final)
     else:

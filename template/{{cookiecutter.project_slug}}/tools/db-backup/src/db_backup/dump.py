@@ -35,6 +35,7 @@ CHUNK_SIZE = 1 << 20
 PARTIAL_MARKER = ".partial-"
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 _MAX_NAME_ATTEMPTS = 3600
+_MAX_PUBLISH_ATTEMPTS = 10
 # pg_dump applies --lock-wait-timeout as a statement timeout on its LOCK TABLE statements.
 _TIMEOUT = "canceling statement due to"
 _LOCK_STATEMENT = re.compile(r"LOCK TABLE (.+?) IN ACCESS SHARE MODE")
@@ -92,7 +93,11 @@ def free_filename(
     schema_only: bool,
     compression: Compression,
 ) -> str:
-    """The contract name for ``when``, a second later per clash, so nothing is overwritten."""
+    """The contract name for ``when``, a second later per clash, so nothing is overwritten.
+
+    Any directory entry counts as a clash, a dangling symlink too (``lexists``):
+    publishing by hard link refuses every one of them.
+    """
     for offset in range(_MAX_NAME_ATTEMPTS):
         name = backup_filename(
             database,
@@ -101,7 +106,8 @@ def free_filename(
             schema_only=schema_only,
             compression=compression.name,
         )
-        if not (backup_dir / name).exists() and not (backup_dir / checksum_filename(name)).exists():
+        taken = (backup_dir / name, backup_dir / checksum_filename(name))
+        if not any(os.path.lexists(path) for path in taken):
             return name
     raise DumpError(f"no free backup file name near {when:%Y%m%d_%H%M%S} in {backup_dir}")
 
@@ -160,15 +166,20 @@ def write_dump(settings: Settings, *, started: dt.datetime) -> DumpResult:
         finally:
             os.close(fd)
         final = backup_dir / filename
-        while True:
+        for _attempt in range(_MAX_PUBLISH_ATTEMPTS):
             try:
                 with signals_deferred():  # the new name is recorded before any interrupt
                     publish(temporary, final)
                     published.append(final)
                 break
-            except FileExistsError:
+            except FileExistsError:  # another writer took the name since it was chosen
                 filename = next_free_name()
                 final = backup_dir / filename
+        else:
+            raise DumpError(
+                f"cannot publish the backup in {backup_dir}: every free name was taken "
+                f"while publishing ({_MAX_PUBLISH_ATTEMPTS} attempts)"
+            )
         checksum_path = backup_dir / checksum_filename(filename)
         with signals_deferred():
             write_text_atomic(checksum_path, checksum_line(digest, filename))
