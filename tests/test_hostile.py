@@ -170,7 +170,9 @@ def test_a_lost_connection_during_the_test_restore_is_exit_3_and_keeps_the_backu
     assert not [p.name for p in backups.iterdir() if p.name.endswith(".failed")]
     assert f"backup kept, unverified: {backups / kept}" in err, describe(result)
     assert scratch_databases(postgres, big_database) == []
-    again = run_tool(baked_project, ["--verify-file", str(backups / kept)], postgres.env(big_database))
+    again = run_tool(
+        baked_project, ["--verify-file", str(backups / kept)], postgres.env(big_database)
+    )
     assert again.returncode == 0, describe(again)
 
 
@@ -217,3 +219,38 @@ def test_no_free_name_at_all_is_exit_4_at_once(
     assert result.returncode == 4, describe(result)
     assert "no free backup file name" in error_lines(result.stderr)[0], describe(result)
     assert not [p for p in backups.iterdir() if ".partial-" in p.name or p.name.endswith(".sha256")]
+
+
+# --- 10: the lock file: no symlink followed, only our own regular file used ----------------
+
+
+@pytest.mark.parametrize("planted", ["symlink", "other-owner", "hard-link"])
+def test_a_planted_lock_file_is_refused_and_its_target_untouched(
+    planted: str,
+    baked_project: Path,
+    postgres: PostgresServer,
+    database: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    """A symlink, another user's file or a hard link at ``.<db>.lock``: exit 2, nothing written."""
+    dbname = database("small")
+    backups = baked_project / "backups"
+    backups.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    lock = backups / f".{dbname}.lock"
+    if planted == "symlink":
+        os.symlink(victim, lock)
+    elif planted == "hard-link":
+        os.link(victim, lock)
+    else:
+        lock.write_text("precious\n")
+        os.chown(lock, 65534, 65534)  # nobody
+
+    result = run_tool(baked_project, [], postgres.env(dbname))
+
+    assert result.returncode == 2, describe(result)
+    assert f"refusing the lock file {lock}" in error_lines(result.stderr)[0], describe(result)
+    target = lock if planted == "other-owner" else victim
+    assert target.read_text() == "precious\n"
+    assert backups_in(backups) == []

@@ -3,14 +3,20 @@
 The kernel drops an flock when its holder exits, however it exits, so a
 crashed run never leaves a stale lock. The file holds the holder's pid and
 start time, so a second run can say who is running.
+
+The lock file is opened without following a symlink and used only when it is
+a regular file, with one link, owned by the user running the tool: a link
+planted by someone else never makes a root-run backup truncate its target.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import fcntl
 import os
+import stat
 from pathlib import Path
 from types import TracebackType
 
@@ -33,12 +39,19 @@ class BackupLock:
 
     def acquire(self) -> None:
         """Take the lock or raise ``GeneralError`` naming the run that holds it."""
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+            fd = os.open(self.path, flags, FILE_MODE)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise _refused(self.path, "is a symbolic link") from None
             raise ConfigError(
                 f"cannot create the lock file {self.path}: {exc.strerror or exc}"
             ) from None
+        problem = _not_own_regular_file(fd)
+        if problem is not None:
+            os.close(fd)
+            raise _refused(self.path, problem)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -80,6 +93,26 @@ class BackupLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def _not_own_regular_file(fd: int) -> str | None:
+    """Why the open lock file must not be used, or None when it is ours and plain."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file"
+    if info.st_uid != os.geteuid():
+        return f"is owned by uid {info.st_uid}, not by the user running the backup ({os.geteuid()})"
+    if info.st_nlink != 1:
+        return f"has {info.st_nlink} hard links"
+    return None
+
+
+def _refused(path: Path, problem: str) -> ConfigError:
+    return ConfigError(
+        f"refusing the lock file {path}: it {problem}",
+        hint="remove it (the backup creates its own); let only the backup user write to "
+        "the backup directory",
+    )
 
 
 def _read_holder(fd: int) -> str:
