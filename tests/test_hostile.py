@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.backup_support import backups_in, error_lines
-from tests.helpers import describe, run_tool, start_tool
+from tests.helpers import describe, run_tool, start_tool, tool_environ
 from tests.services.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
@@ -254,3 +254,37 @@ def test_a_planted_lock_file_is_refused_and_its_target_untouched(
     target = lock if planted == "other-owner" else victim
     assert target.read_text() == "precious\n"
     assert backups_in(backups) == []
+
+
+# --- 13: a closed stdout never stops a backup ----------------------------------------------
+
+
+@pytest.mark.parametrize("closed", [">&-", "2>&-", ">&- 2>&-"])
+def test_a_closed_stdout_or_stderr_still_makes_the_backup(
+    closed: str, baked_project: Path, postgres: PostgresServer, database: Callable[..., str]
+) -> None:
+    """Run as ``db-backup.sh >&-`` (cron with closed streams): exit 0 and a verified backup."""
+    dbname = database("small")
+    result = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f'exec "$0" --verify {closed}',
+            str(baked_project / "scripts" / "db-backup.sh"),
+        ],
+        env=tool_environ(postgres.env(dbname)),
+        cwd=baked_project,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, describe(result)
+    assert "Traceback" not in result.stderr and "Logging error" not in result.stderr, describe(
+        result
+    )
+    if closed == ">&-":  # errors and warnings still reach the open stream
+        assert all(line.startswith("[") for line in result.stderr.splitlines()), describe(result)
+    (made,) = backups_in(baked_project / "backups")
+    assert (baked_project / "backups" / f"{made}.sha256").is_file()

@@ -110,14 +110,19 @@ class _StandardStream(logging.Handler):
         self._name = name
 
     def emit(self, record: logging.LogRecord) -> None:
+        stream: TextIO | None = getattr(sys, self._name, None)
+        if stream is None:
+            return  # started with the stream closed (``>&-``): nowhere to write
         try:
-            stream: TextIO = getattr(sys, self._name)
-            stream.write(self.format(record) + "\n")
-            stream.flush()
-        except (BrokenPipeError, ValueError):
-            pass  # a closed log reader must not turn a good backup into a failed one
+            line = self.format(record) + "\n"
         except Exception:
             self.handleError(record)
+            return
+        try:
+            stream.write(line)
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # a log that cannot be written must not turn a good backup into a failed one
 
 
 class _Below(logging.Filter):
