@@ -288,3 +288,81 @@ def test_a_closed_stdout_or_stderr_still_makes_the_backup(
         assert all(line.startswith("[") for line in result.stderr.splitlines()), describe(result)
     (made,) = backups_in(baked_project / "backups")
     assert (baked_project / "backups" / f"{made}.sha256").is_file()
+
+
+# --- 6 and 8: names PostgreSQL would not keep as given are refused up front ----------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "words"),
+    [
+        ("POSTGRES_DB", "shop\nother", "control character"),
+        ("POSTGRES_DB", "tab\there", "control character"),
+        ("POSTGRES_DB", "del\x7f", "control character"),
+        ("POSTGRES_USER", "backup\r", "control character"),
+        ("POSTGRES_DB", "d" * 230, "230 bytes long"),
+        ("POSTGRES_DB", "é" * 32, "64 bytes long"),
+        ("POSTGRES_USER", "u" * 64, "64 bytes long"),
+    ],
+    ids=["db-newline", "db-tab", "db-del", "user-cr", "db-230", "db-64-utf8", "user-64"],
+)
+def test_a_name_postgresql_would_not_keep_is_exit_2_with_one_line(
+    variable: str, value: str, words: str, baked_project: Path, postgres: PostgresServer
+) -> None:
+    """Control characters or more than 63 bytes: exit 2, one line naming the variable."""
+    env = {**postgres.env("postgres"), variable: value}
+    result = run_tool(baked_project, [], env)
+    assert result.returncode == 2, describe(result)
+    (line,) = result.stderr.splitlines()
+    assert "[ERROR] " in line and variable in line and words in line, describe(result)
+    assert not (baked_project / "backups").exists() or backups_in(baked_project / "backups") == []
+
+
+@pytest.mark.parametrize("baked_project", [{"postgres_db": "d" * 63}], indirect=True)
+def test_a_63_byte_database_name_is_backed_up(
+    baked_project: Path, postgres: PostgresServer
+) -> None:
+    """The longest name PostgreSQL keeps works end to end, its file names included."""
+    dbname = "d" * 63
+    postgres.drop_database(dbname)
+    postgres.create_database(dbname)
+    try:
+        result = run_tool(baked_project, ["--verify"], postgres.env(dbname))
+        assert result.returncode == 0, describe(result)
+        (made,) = backups_in(baked_project / "backups")
+        assert made.startswith(f"{dbname}_daily_")
+    finally:
+        postgres.drop_database(dbname)
+
+
+# --- 7: quoted env-file values verbatim; only unquoted surrounding whitespace trimmed ------
+
+
+@pytest.mark.parametrize(
+    ("line", "dbname"),
+    [
+        ("POSTGRES_DB='{name} '", "{name} "),
+        ('POSTGRES_DB=" {name}"', " {name}"),
+        ("POSTGRES_DB=   {name}   ", "{name}"),
+    ],
+    ids=["single-quoted-trailing-space", "double-quoted-leading-space", "unquoted-trimmed"],
+)
+def test_quoted_env_file_values_are_taken_verbatim(
+    line: str, dbname: str, baked_project: Path, postgres: PostgresServer
+) -> None:
+    """The database named in the env file, spaces and all, is the one backed up."""
+    name = f"trail_{os.getpid()}"
+    target = dbname.format(name=name)
+    postgres.drop_database(target)
+    postgres.create_database(target)
+    try:
+        (baked_project / "scripts" / "backup-config.env").write_text(line.format(name=name) + "\n")
+        env = postgres.env("unused")
+        del env["POSTGRES_DB"]
+        result = run_tool(baked_project, [], env)
+        assert result.returncode == 0, describe(result)
+        assert f"Database: {target}@" in result.stdout, describe(result)
+        (made,) = backups_in(baked_project / "backups")
+        assert made.startswith(f"{target}_daily_"), made
+    finally:
+        postgres.drop_database(target)

@@ -29,6 +29,7 @@ from .errors import (
     DatabaseConnectionError,
     VerifyError,
 )
+from .identifiers import check_file_name_room
 from .lock import BackupLock
 from .log import SUCCESS, JsonValue, fields
 from .metrics import RunMetrics, write_metrics
@@ -197,6 +198,7 @@ def _preflight(settings: Settings) -> None:
 
     check_tools(settings)
     prepare_backup_dir(settings.backup_dir)
+    check_file_name_room(settings.backup_dir, connection.dbname)
     server = probe(connection)
     client_major = check_client_version(server)
     log.debug(

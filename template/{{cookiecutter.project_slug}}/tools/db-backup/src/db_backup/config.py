@@ -21,6 +21,7 @@ from .compression import LEVEL_RANGES, Compression
 from .connection import ConnectionInfo, libpq_variables
 from .envfile import read_env_file
 from .errors import ConfigError
+from .identifiers import check_identifier
 from .naming import resolve_auto_type
 from .retention import RetentionPolicy
 from .variables import SECRETS, read_int, read_text
@@ -227,6 +228,7 @@ def read_connection(
 ) -> tuple[ConnectionInfo, str]:
     """The connection settings (``POSTGRES_*``, ``PGCONNECT_TIMEOUT``) and the password's source."""
     dbname = read_text(env, "POSTGRES_DB")
+    check_identifier("POSTGRES_DB", dbname)
     if "/" in dbname or "\0" in dbname or dbname.startswith("."):
         raise ConfigError(
             f"POSTGRES_DB {dbname!r} cannot be part of a backup file name (no '/', no leading '.')"
@@ -237,11 +239,13 @@ def read_connection(
         if require_password:
             raise
         password, passfile, source = None, None, "nowhere"
+    user = read_text(env, "POSTGRES_USER")
+    check_identifier("POSTGRES_USER", user)
     connection = ConnectionInfo(
         host=read_text(env, "POSTGRES_HOST"),
         port=read_int(env, "POSTGRES_PORT"),
         dbname=dbname,
-        user=read_text(env, "POSTGRES_USER"),
+        user=user,
         password=password,
         passfile=passfile,
         connect_timeout=read_int(env, "PGCONNECT_TIMEOUT"),

@@ -16,9 +16,13 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 
 def get_str(env: Mapping[str, str], name: str, default: str = "") -> str:
-    """The stripped value of ``name``; unset or blank gives ``default``."""
-    value = env.get(name, "").strip()
-    return value if value else default
+    """The value of ``name`` as given; unset or blank gives ``default``.
+
+    Nothing is trimmed here: the env-file reader already trimmed unquoted values,
+    and a quoted or exported ``'trail '`` means a name that ends in a space.
+    """
+    value = env.get(name, "")
+    return value if value.strip() else default
 
 
 def get_int(
