@@ -366,3 +366,31 @@ def test_quoted_env_file_values_are_taken_verbatim(
         assert made.startswith(f"{target}_daily_"), made
     finally:
         postgres.drop_database(target)
+
+
+# --- 11: missing directories are created with an explicit mode, whatever the umask --------
+
+
+def test_missing_parents_are_created_0700_under_umask_000(
+    baked_project: Path, postgres: PostgresServer, database: Callable[..., str], tmp_path: Path
+) -> None:
+    """BACKUP_DIR three levels below an existing directory, umask 000: every new one is 0700."""
+    dbname = database("small")
+    top = tmp_path / "new"
+    backup_dir = top / "deeper" / "backups"
+    env = {**postgres.env(dbname), "BACKUP_DIR": str(backup_dir)}
+    result = subprocess.run(
+        ["bash", "-c", 'umask 000 && exec "$0"', str(baked_project / "scripts" / "db-backup.sh")],
+        env=tool_environ(env),
+        cwd=baked_project,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, describe(result)
+    for directory in (top, top / "deeper", backup_dir):
+        assert oct(directory.stat().st_mode & 0o7777) == oct(0o700), directory
+    for made in backup_dir.iterdir():
+        assert oct(made.stat().st_mode & 0o777) == oct(0o600), made

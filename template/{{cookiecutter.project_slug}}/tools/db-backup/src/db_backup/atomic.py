@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 
 FILE_MODE = 0o600
+DIR_MODE = 0o700
 
 
 def fsync_dir(directory: Path) -> None:
@@ -25,6 +26,31 @@ def fsync_dir(directory: Path) -> None:
             raise
     finally:
         os.close(fd)
+
+
+def make_dirs(path: Path, mode: int = DIR_MODE) -> list[Path]:
+    """Create ``path`` and every missing parent, each with ``mode`` whatever the umask.
+
+    ``Path.mkdir(parents=True)`` gives the parents the umask's default (0777 under
+    umask 000); here each new directory is made with ``mode`` and then set to it.
+    Returns the directories created, outermost first.
+    """
+    missing: list[Path] = []
+    current = path
+    while not os.path.lexists(current) and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    created: list[Path] = []
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, mode)
+        except FileExistsError:
+            continue  # made meanwhile by someone else: theirs, leave its mode
+        os.chmod(directory, mode)
+        created.append(directory)
+    if not path.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(path))
+    return created
 
 
 def create_exclusive(path: Path, mode: int = FILE_MODE) -> int:

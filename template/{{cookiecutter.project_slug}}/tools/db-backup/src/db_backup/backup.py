@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import defaults, retention
-from .atomic import FILE_MODE, remove_quietly
+from .atomic import FILE_MODE, make_dirs, remove_quietly
 from .compression import compress_command
 from .config import Settings
 from .dump import PARTIAL_MARKER, DumpResult, write_dump
@@ -75,7 +75,7 @@ def prepare_backup_dir(path: Path) -> None:
     yes to root on a read-only mount.
     """
     try:
-        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        make_dirs(path, DIR_MODE)
     except OSError as exc:
         raise ConfigError(
             f"BACKUP_DIR {path} cannot be created: {exc.strerror or exc}",

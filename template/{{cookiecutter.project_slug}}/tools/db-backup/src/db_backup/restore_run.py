@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import psql
+from .atomic import make_dirs
 from .backup_stream import StreamReport, read_backup
 from .config import Settings
 from .connection import ConnectionInfo
@@ -164,7 +165,7 @@ def _checked(report: StreamReport) -> str:
 
 def _ensure_lock_dir(backup_dir: Path) -> None:
     try:
-        backup_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_dirs(backup_dir)
     except OSError as exc:
         raise ConfigError(
             f"cannot create the backup directory {backup_dir}: {exc.strerror or exc}"
