@@ -394,3 +394,30 @@ def test_missing_parents_are_created_0700_under_umask_000(
         assert oct(directory.stat().st_mode & 0o7777) == oct(0o700), directory
     for made in backup_dir.iterdir():
         assert oct(made.stat().st_mode & 0o777) == oct(0o600), made
+
+
+# --- 12: a directory at a partial-file name is left alone and reported as such -------------
+
+
+def test_a_directory_at_a_partial_name_is_left_alone_and_not_reported_removed(
+    baked_project: Path, postgres: PostgresServer, database: Callable[..., str]
+) -> None:
+    """A stale partial file is removed and said so; a directory with such a name is kept."""
+    dbname = database("small")
+    backups = baked_project / "backups"
+    backups.mkdir()
+    directory = backups / f".{dbname}_daily_20200101_000000.sql.gz.partial-12345"
+    (directory / "inside").mkdir(parents=True)
+    stale = backups / f".{dbname}_daily_20200102_000000.sql.gz.partial-23456"
+    stale.write_bytes(b"cut short")
+
+    for run in range(2):
+        result = run_tool(baked_project, [], postgres.env(dbname))
+        assert result.returncode == 0, describe(result)
+        assert (f"removed {stale.name}" in result.stderr) == (run == 0), describe(result)
+        assert f"removed {directory.name}" not in result.stderr, describe(result)
+        assert f"{directory.name} has the name of a partial file but is a directory" in (
+            result.stderr
+        ), describe(result)
+        assert (directory / "inside").is_dir()
+    assert not stale.exists()

@@ -120,6 +120,7 @@ def remove_stale_partials(backup_dir: Path, database: str) -> None:
     """Delete temporary files an interrupted earlier run of this database left behind.
 
     Only called while holding the lock, so no other run of this database can be writing.
+    Only files (or links) are removed, and only what was removed is reported as such.
     """
     for entry in os.scandir(backup_dir):
         name = entry.name
@@ -128,7 +129,19 @@ def remove_stale_partials(backup_dir: Path, database: str) -> None:
         final = name[1:].rsplit(PARTIAL_MARKER, 1)[0]
         if parse_backup_name(database, final) is None:
             continue
-        remove_quietly(Path(entry.path))
+        if entry.is_dir(follow_symlinks=False):
+            log.warning(f"{name} has the name of a partial file but is a directory: left alone")
+            continue
+        try:
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning(
+                f"cannot remove {name}, a partial file left by an interrupted run: "
+                f"{exc.strerror or exc}"
+            )
+            continue
         log.warning(f"removed {name}, a partial file left by an interrupted run")
 
 
