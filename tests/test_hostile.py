@@ -421,3 +421,77 @@ def test_a_directory_at_a_partial_name_is_left_alone_and_not_reported_removed(
         ), describe(result)
         assert (directory / "inside").is_dir()
     assert not stale.exists()
+
+
+# --- 14: BACKUP_TIMEOUT: a frozen server session does not hold the run forever ------------
+
+
+def test_a_frozen_dump_session_ends_at_backup_timeout_with_exit_4(
+    baked_project: Path, postgres: PostgresServer, big_database: str
+) -> None:
+    """pg_dump's server process stopped (SIGSTOP): exit 4 naming BACKUP_TIMEOUT, nothing kept."""
+    backups = baked_project / "backups"
+    env = {**postgres.env(big_database), "BACKUP_TIMEOUT": "4"}
+    proc = start_tool(baked_project, [], env)
+    frozen: list[int] = []
+
+    def freeze() -> bool:
+        pids = postgres.psql(
+            "SELECT pid FROM pg_stat_activity "
+            f"WHERE datname = '{big_database}' AND application_name = 'db-backup'"
+        ).split()
+        frozen.extend(int(pid) for pid in pids)
+        return bool(pids)
+
+    try:
+        wait_until(freeze, "pg_dump's session")
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        children = children_of(proc.pid)
+        # Without the timeout the run would wait for the frozen session for ever.
+        out, err = proc.communicate(timeout=120)
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    assert result.returncode == 4, describe(result)
+    assert "BACKUP_TIMEOUT of 4 s reached while dumping" in error_lines(err)[0], describe(result)
+    assert not any(alive(child) for child in children)
+    assert backups_in(backups) == []
+    assert not [p.name for p in backups.iterdir() if ".partial-" in p.name]
+
+
+def test_a_frozen_test_restore_ends_at_backup_timeout_with_exit_3_and_keeps_the_backup(
+    baked_project: Path, postgres: PostgresServer, big_database: str
+) -> None:
+    """The scratch database's session stopped (SIGSTOP): exit 3, the backup kept unverified."""
+    backups = baked_project / "backups"
+    env = {**postgres.env(big_database), "BACKUP_TIMEOUT": "30"}
+    proc = start_tool(baked_project, ["--verify"], env)
+    frozen: list[int] = []
+
+    def freeze() -> bool:
+        pids = [int(pid) for pid in scratch_sessions(postgres, big_database)]
+        frozen.extend(pids)
+        return bool(pids)
+
+    try:
+        wait_until(freeze, "the test restore", 120)
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        out, err = proc.communicate(timeout=180)
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+        for name in scratch_databases(postgres, big_database):
+            postgres.drop_database(name)
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    assert result.returncode == 3, describe(result)
+    assert "BACKUP_TIMEOUT of 30 s reached during the test restore" in err, describe(result)
+    (kept,) = backups_in(backups)
+    assert (backups / f"{kept}.sha256").is_file()
+    assert not [p.name for p in backups.iterdir() if p.name.endswith(".failed")]

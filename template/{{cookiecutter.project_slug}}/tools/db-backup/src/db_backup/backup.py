@@ -21,6 +21,7 @@ from . import defaults, retention
 from .atomic import FILE_MODE, make_dirs, remove_quietly
 from .compression import compress_command
 from .config import Settings
+from .deadline import DUMP, UPLOAD, VERIFY, RunDeadline
 from .dump import PARTIAL_MARKER, DumpResult, write_dump
 from .errors import (
     BackupError,
@@ -165,15 +166,17 @@ def run_backup(settings: Settings) -> BackupResult:
     exit_code = 1
     try:
         started = dt.datetime.now()
-        _preflight(settings)
-        connection = settings.connection
-        with BackupLock(settings.backup_dir, connection.dbname):
-            remove_stale_partials(settings.backup_dir, connection.dbname)
-            store = _s3_store(settings)
-            log.info(f"Creating {settings.backup_type} backup in {settings.backup_dir}")
-            dump = write_dump(settings, started=started)
-            log.log(SUCCESS, _created_line(dump), extra=fields(**_created_fields(dump)))
-            result, cleanup_error = _carry(settings, dump, store)
+        with RunDeadline(settings.run_timeout_seconds) as deadline:
+            _preflight(settings)
+            connection = settings.connection
+            with BackupLock(settings.backup_dir, connection.dbname):
+                remove_stale_partials(settings.backup_dir, connection.dbname)
+                store = _s3_store(settings)
+                log.info(f"Creating {settings.backup_type} backup in {settings.backup_dir}")
+                deadline.enter_step(DUMP)
+                dump = write_dump(settings, started=started)
+                log.log(SUCCESS, _created_line(dump), extra=fields(**_created_fields(dump)))
+                result, cleanup_error = _carry(settings, dump, store, deadline)
         if cleanup_error is not None:
             raise cleanup_error
         log.log(SUCCESS, f"Backup completed successfully: {dump.filename}")
@@ -221,11 +224,12 @@ def _preflight(settings: Settings) -> None:
 
 
 def _carry(
-    settings: Settings, dump: DumpResult, store: S3Store | None
+    settings: Settings, dump: DumpResult, store: S3Store | None, deadline: RunDeadline
 ) -> tuple[BackupResult, CleanupError | None]:
     """Verify (quarantining a failure), upload, apply retention; the result and any exit-7 error."""
     verified = False
     if settings.verify:
+        deadline.enter_step(VERIFY)
         from . import verify
 
         try:
@@ -246,11 +250,13 @@ def _carry(
 
     remote_key = None
     if store is not None:
+        deadline.enter_step(UPLOAD)
         remote_key = store.put(dump.path, dump.checksum_path, settings.backup_type)
 
     stores: list[BackupStore] = [LocalStore(settings.backup_dir)]
     if store is not None:
         stores.append(store)
+    deadline.enter_step("applying retention")
     cleanup_error = _apply_retention(settings, stores, dump.filename)
 
     if store is not None and store.settings.delete_local_after_upload:

@@ -80,6 +80,7 @@ class Settings:
     password_source: str
     env_files: tuple[Path, ...]  # BACKUP_ENV_FILES, then .env: lower-priority sources read
     lock_wait_seconds: int  # pg_dump --lock-wait-timeout; 0: no limit
+    run_timeout_seconds: int  # BACKUP_TIMEOUT for a whole backup run; 0: no limit
     verify_settings: VerifySettings = field(repr=False)
     retention: RetentionPolicy = field(repr=False)
     s3: S3Settings | None = field(repr=False)
@@ -322,6 +323,7 @@ def load_settings(
         env_files=tuple(p for p in (*sources.env_files, sources.dotenv) if p is not None),
         password_source=password_source,
         lock_wait_seconds=read_int(env, "BACKUP_LOCK_WAIT_TIMEOUT"),
+        run_timeout_seconds=read_int(env, "BACKUP_TIMEOUT"),
         verify_settings=VerifySettings(restore_mode=read_text(env, "BACKUP_VERIFY_RESTORE")),
         retention=read_retention(env),
         s3=_read_s3(env),

@@ -188,6 +188,16 @@ _ROWS = (
         maximum=86_400,
         default="120",
     ),
+    Variable(
+        "BACKUP_TIMEOUT",
+        "connection",
+        "seconds a whole backup run may take; then it stops, children killed and nothing "
+        "partial kept (exit 4 while dumping, 3 during the test restore); 0: no limit",
+        kind="int",
+        minimum=0,
+        maximum=604_800,
+        default="0",
+    ),
     # -- storage ---------------------------------------------------------------------------
     Variable(
         "BACKUP_DIR",
