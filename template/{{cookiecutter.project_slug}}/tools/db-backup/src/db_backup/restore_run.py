@@ -36,7 +36,7 @@ from .backup_stream import StreamReport, read_backup
 from .config import Settings
 from .connection import ConnectionInfo
 from .databases import RESTORED, Server, check_database_name, stamped_name
-from .errors import BackupError, ConfigError, RestoreError, SwapError
+from .errors import BackupError, ConfigError, DatabaseConnectionError, RestoreError, SwapError
 from .load import Comparison, DumpLoad, compare
 from .lock import BackupLock
 from .log import SUCCESS, fields
@@ -217,6 +217,11 @@ def _restore_into(
         try:
             load.commit()
         except psql.PsqlFailed as exc:
+            if exc.connection_failed:  # the server went away: no verdict on the backup
+                raise DatabaseConnectionError(
+                    f"restore: the connection to the server was lost: {exc.first}",
+                    detail=exc.detail,
+                ) from None
             raise RestoreError(
                 f"restore: psql stopped with status {exc.returncode}: {exc.first}",
                 detail=exc.detail,
