@@ -8,15 +8,12 @@ before any database is created; a restore that fails must leave nothing behind.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.backup_support import backups_in, error_lines, write_with_checksum
+from tests.cutting_proxy import CuttingProxy
 from tests.helpers import describe, run_tool, start_tool, tool_environ
 from tests.restore_support import (
     CHECKS_FAILED,
@@ -508,48 +506,6 @@ def test_restore_from_s3_streams_the_object_and_checks_it(
     assert all_databases(postgres) == before
 
 
-class DownloadCutter:
-    """A TCP proxy to the S3 endpoint that drops a connection once it has carried ``limit``
-    bytes back to the client: a download dies mid-object, small answers pass."""
-
-    def __init__(self, target_port: int, limit: int) -> None:
-        self.target_port = target_port
-        self.limit = limit
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.cut = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                client, _ = self.listener.accept()
-                threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
-        with client, socket.create_connection(("127.0.0.1", self.target_port)) as upstream:
-            threading.Thread(target=self._forward, args=(client, upstream), daemon=True).start()
-            returned = 0
-            with contextlib.suppress(OSError):
-                while chunk := upstream.recv(65536):
-                    if returned + len(chunk) > self.limit:
-                        client.sendall(chunk[: self.limit - returned])
-                        self.cut += 1
-                        client.shutdown(socket.SHUT_RDWR)
-                        return
-                    returned += len(chunk)
-                    client.sendall(chunk)
-
-    @staticmethod
-    def _forward(client: socket.socket, upstream: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while chunk := client.recv(65536):
-                upstream.sendall(chunk)
-
-    def close(self) -> None:
-        self.listener.close()
-
-
 def test_a_download_cut_mid_object_is_exit_6_and_leaves_no_database(
     baked_project: Path,
     postgres: PostgresServer,
@@ -569,7 +525,7 @@ def test_a_download_cut_mid_object_is_exit_6_and_leaves_no_database(
     backup = backed_up(baked_project, env)
     assert backup.stat().st_size > 200_000, "the object must outlast the proxy's limit"
     port = int(s3.endpoint_url.rsplit(":", 1)[1])
-    proxy = DownloadCutter(port, limit=64 * 1024)
+    proxy = CuttingProxy(port, limit=64 * 1024, direction="down")
     before = all_databases(postgres)
     try:
         result = run_restore(

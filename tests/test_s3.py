@@ -16,7 +16,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.backup_support import DAY, backdate_object, backups_in, fake_backup, snapshot
+from tests.cutting_proxy import CuttingProxy
 from tests.helpers import describe, run_tool
 from tests.services._net import free_port
 from tests.services.postgres import PostgresServer
@@ -432,53 +432,6 @@ def test_access_denied_on_upload_keeps_the_local_backup_and_leaves_nothing_remot
     assert check.returncode == 0, "the local backup is intact"
     assert auth_s3.endpoint.list_keys(bucket, prefix) == []
     assert unfinished_uploads(auth_s3.endpoint, bucket) == []
-
-
-class CuttingProxy:
-    """A TCP proxy to the S3 endpoint that drops any connection carrying more than
-    ``limit`` bytes upstream: large uploads die mid-body, small requests pass."""
-
-    def __init__(self, target_port: int, limit: int) -> None:
-        self.target_port = target_port
-        self.limit = limit
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.cut = 0
-        self._stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        self.listener.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                client, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
-        with client, socket.create_connection(("127.0.0.1", self.target_port)) as upstream:
-            threading.Thread(target=self._pipe_back, args=(upstream, client), daemon=True).start()
-            sent = 0
-            while chunk := client.recv(65536):
-                sent += len(chunk)
-                if sent > self.limit:
-                    self.cut += 1
-                    client.shutdown(socket.SHUT_RDWR)
-                    return
-                upstream.sendall(chunk)
-
-    @staticmethod
-    def _pipe_back(upstream: socket.socket, client: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while chunk := upstream.recv(65536):
-                client.sendall(chunk)
-
-    def close(self) -> None:
-        self._stop.set()
-        self.listener.close()
 
 
 def test_connection_lost_mid_upload_aborts_the_multipart_upload(

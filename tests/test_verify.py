@@ -325,9 +325,7 @@ def test_a_test_restore_the_server_refuses_keeps_the_backup_unverified(
 # -- BACKUP_VERIFY_RESTORE --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("mode", "status"), [("auto", 0), ("always", 3)], ids=["auto", "always"]
-)
+@pytest.mark.parametrize(("mode", "status"), [("auto", 0), ("always", 3)], ids=["auto", "always"])
 def test_a_role_without_createdb_is_warned_in_auto_and_fails_in_always(
     baked_project: Path,
     postgres: PostgresServer,
