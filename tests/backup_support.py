@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gzip
 import hashlib
 import os
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.services.postgres import PostgresServer
 from tests.services.s3 import S3Endpoint
 
 LOG_LINE = re.compile(
@@ -86,3 +89,19 @@ def backups_in(directory: Path) -> list[str]:
 def error_lines(stderr: str) -> list[str]:
     """The ``[ERROR]`` log lines of a run."""
     return [line for line in stderr.splitlines() if "] [ERROR] " in line]
+
+
+@contextlib.contextmanager
+def generated_database(postgres: PostgresServer, name: str, rows: int) -> Iterator[str]:
+    """Database ``name`` with one generated table ``big`` of ``rows`` rows; dropped afterwards."""
+    postgres.drop_database(name)
+    postgres.create_database(name)
+    postgres.psql(
+        "CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 3) AS payload "
+        f"FROM generate_series(1, {rows}) AS g",
+        name,
+    )
+    try:
+        yield name
+    finally:
+        postgres.drop_database(name)

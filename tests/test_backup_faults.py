@@ -19,8 +19,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.backup_support import error_lines, fake_backup, snapshot
-from tests.helpers import TOOL, describe, program_dir, run_tool, start_tool, tool_environ
+from tests.backup_support import error_lines, fake_backup, generated_database, snapshot
+from tests.helpers import (
+    TOOL,
+    alive,
+    children_of,
+    describe,
+    program_dir,
+    run_tool,
+    start_tool,
+    tool_environ,
+)
 from tests.services._net import free_port
 from tests.services.postgres import PostgresServer
 
@@ -100,16 +109,8 @@ SLOW = {"BACKUP_COMPRESSION_LEVEL": "9", "BACKUP_COMPRESSION_THREADS": "1"}
 @pytest.fixture(scope="module")
 def big_database(postgres: PostgresServer) -> Iterator[str]:
     """A database with one generated table large enough to catch a dump in the middle."""
-    name = f"faults_big_{os.getpid()}"
-    postgres.drop_database(name)
-    postgres.create_database(name)
-    postgres.psql(
-        "CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 3) AS payload "
-        f"FROM generate_series(1, {BIG_ROWS}) AS g",
-        name,
-    )
-    yield name
-    postgres.drop_database(name)
+    with generated_database(postgres, f"faults_big_{os.getpid()}", BIG_ROWS) as name:
+        yield name
 
 
 def wait_for_partial(
@@ -142,21 +143,6 @@ def start_mid_dump(
     before = snapshot(backups)
     proc = start_tool(project, [], {**postgres.env(database), **SLOW})
     return backups, before, proc, wait_for_partial(backups, proc)
-
-
-def children_of(pid: int) -> list[int]:
-    """Direct child processes of ``pid`` (Linux)."""
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(x) for x in path.read_text().split()] if path.exists() else []
-
-
-def alive(pid: int) -> bool:
-    """Whether a process exists and is not a zombie."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state != "Z"
 
 
 def finish(proc: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:

@@ -17,26 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.backup_support import backups_in, error_lines
-from tests.helpers import describe, run_tool, start_tool, tool_environ
+from tests.backup_support import backups_in, error_lines, generated_database
+from tests.helpers import alive, children_of, describe, run_tool, start_tool, tool_environ
 from tests.services.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
-
-
-def children_of(pid: int) -> list[int]:
-    """Direct child processes of ``pid`` (Linux)."""
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(x) for x in path.read_text().split()] if path.exists() else []
-
-
-def alive(pid: int) -> bool:
-    """Whether a process exists and is not a zombie."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state != "Z"
 
 
 def wait_until(condition: Callable[[], bool], what: str, seconds: float = 30) -> None:
@@ -124,16 +109,8 @@ BIG_ROWS = 800_000
 @pytest.fixture(scope="module")
 def big_database(postgres: PostgresServer) -> Iterator[str]:
     """A database whose test restore takes long enough to cut its connection half way."""
-    name = f"hostile_big_{os.getpid()}"
-    postgres.drop_database(name)
-    postgres.create_database(name)
-    postgres.psql(
-        "CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 3) AS payload "
-        f"FROM generate_series(1, {BIG_ROWS}) AS g",
-        name,
-    )
-    yield name
-    postgres.drop_database(name)
+    with generated_database(postgres, f"hostile_big_{os.getpid()}", BIG_ROWS) as name:
+        yield name
 
 
 def scratch_sessions(postgres: PostgresServer, dbname: str) -> list[str]:
