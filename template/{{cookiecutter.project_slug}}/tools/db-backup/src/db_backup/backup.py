@@ -33,7 +33,7 @@ from .errors import (
 from .identifiers import check_file_name_room
 from .lock import BackupLock
 from .log import SUCCESS, JsonValue, fields
-from .metrics import RunMetrics, write_metrics
+from .metrics import RunMetrics, publish
 from .naming import FAILED_SUFFIX, parse_backup_name
 from .server import ServerInfo, probe
 from .storage import BackupStore, LocalStore, s3_store
@@ -338,7 +338,7 @@ def _created_fields(dump: DumpResult) -> dict[str, JsonValue]:
 def _write_metrics(
     settings: Settings, exit_code: int, seconds: float, size: int, made: bool
 ) -> None:
-    if settings.metrics_file is None:
+    if settings.metrics_file is None and settings.pushgateway_url is None:
         return
     run = RunMetrics(
         database=settings.connection.dbname,
@@ -349,8 +349,6 @@ def _write_metrics(
         size_bytes=size,
         # Exit 7: the backup is made and stored; only old ones could not be deleted.
         succeeded=exit_code in (0, CleanupError.exit_code) and made,
+        schema_only=settings.schema_only,
     )
-    try:
-        write_metrics(settings.metrics_file, run)
-    except OSError as exc:
-        log.warning(f"cannot write metrics to {settings.metrics_file}: {exc.strerror or exc}")
+    publish(run, settings.metrics_file, settings.pushgateway_url)

@@ -181,7 +181,7 @@ def run_mode(settings: Settings) -> None:
 def verify_remote(settings: Settings) -> None:
     """``--verify-remote``: the checks and test restore of an S3 backup; metrics on success."""
     from . import verify
-    from .metrics import write_verified
+    from .metrics import publish_verified
     from .restore_source import choose_backup
 
     requested = settings.options.verify_remote or LATEST
@@ -198,11 +198,14 @@ def verify_remote(settings: Settings) -> None:
     )
     report = verify.verify_stored(chosen, settings.connection, settings.verify_settings)
     parsed = chosen.backup.parsed
-    if report.restore is not None and parsed is not None and settings.metrics_file is not None:
-        try:
-            write_verified(settings.metrics_file, parsed.database, parsed.backup_type, time.time())
-        except OSError as exc:
-            log.warning(f"cannot write metrics to {settings.metrics_file}: {exc.strerror or exc}")
+    if report.restore is not None and parsed is not None:
+        publish_verified(
+            settings.metrics_file,
+            settings.pushgateway_url,
+            parsed.database,
+            parsed.backup_type,
+            time.time(),
+        )
 
 
 def is_schema_only_name(filename: str) -> bool:

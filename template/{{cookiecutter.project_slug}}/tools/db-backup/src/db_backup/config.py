@@ -23,6 +23,7 @@ from .envfile import read_env_file
 from .errors import ConfigError
 from .identifiers import check_identifier
 from .naming import resolve_auto_type
+from .pushgateway import check_url
 from .retention import RetentionPolicy
 from .variables import SECRETS, read_int, read_text
 
@@ -85,6 +86,7 @@ class Settings:
     retention: RetentionPolicy = field(repr=False)
     s3: S3Settings | None = field(repr=False)
     secrets: tuple[str, ...] = field(default=(), repr=False)  # values never to log
+    pushgateway_url: str | None = field(default=None, repr=False)  # BACKUP_PUSHGATEWAY_URL
 
 
 def project_root_from(environ: Mapping[str, str]) -> Path:
@@ -305,6 +307,7 @@ def load_settings(
     backup_type = resolve_type(requested, today or dt.date.today(), weekly_day)
 
     metrics = read_text(env, "BACKUP_METRICS_FILE")
+    pushgateway = read_text(env, "BACKUP_PUSHGATEWAY_URL")
     return Settings(
         options=options,
         connection=connection,
@@ -328,6 +331,7 @@ def load_settings(
         retention=read_retention(env),
         s3=_read_s3(env),
         secrets=tuple(env[name] for name in SECRETS if env.get(name)),
+        pushgateway_url=check_url(pushgateway) if pushgateway else None,
     )
 
 

@@ -324,6 +324,14 @@ _ROWS = (
         "Prometheus textfile written at the end of every run",
         example="/var/lib/prometheus/node-exporter/backup.prom",
     ),
+    Variable(
+        "BACKUP_PUSHGATEWAY_URL",
+        "monitoring",
+        "Prometheus Pushgateway the same metrics are pushed to after every run "
+        "(group `job=db_backup`, `database`); a failed push is a warning",
+        example="http://pushgateway.monitoring:9091",
+        secret=True,
+    ),
     # -- S3 --------------------------------------------------------------------------------
     Variable(
         "BACKUP_S3_BUCKET",
