@@ -25,6 +25,7 @@ from .compression import MAGIC_BYTES_NEEDED, codec_for_magic
 from .dumpscan import DumpScanner, ScanResult
 from .errors import BackupError, VerifyError
 from .pipeline import Pipeline, PipelineError, Stage, grow_pipe
+from .progress import Progress
 
 CHUNK_SIZE = 1 << 20
 
@@ -55,6 +56,7 @@ class _Hasher(threading.Thread):
         self.out_fd = out_fd
         self.digest = hashlib.sha256()
         self.size = 0
+        self.progress: Progress | None = None
         self.error: BaseException | None = None
         self.stop = threading.Event()
 
@@ -65,6 +67,8 @@ class _Hasher(threading.Thread):
             while chunk and not self.stop.is_set():
                 self.digest.update(chunk)
                 self.size += len(chunk)
+                if self.progress is not None:
+                    self.progress.add(len(chunk))
                 if writing:
                     writing = _write_all(self.out_fd, chunk)
                 chunk = self.source.read(CHUNK_SIZE)
@@ -106,6 +110,7 @@ def read_backup(
     read_fd, write_fd = os.pipe()
     grow_pipe(write_fd)
     hasher = _Hasher(source, head, write_fd)
+    hasher.progress = Progress("read", f"reading {name}")
     command = codec.decompress_command()
     stage = Stage(command, f"{os.path.basename(command[0])} -d")
     scanner = DumpScanner()

@@ -13,18 +13,20 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .command import Parser, UsageError, run_command, settings_for
-from .config import Options, Settings
+from .command import Parser, RunObserver, UsageError, run_command, settings_for
+from .config import Options, Settings, project_root_from, read_sources
 from .errors import ConfigError
 from .naming import SCHEMA_SUFFIX, TYPE_CHOICES
+from .notify import RunReport
 from .restore_source import LATEST
 from .storage import configured_stores
 from .variables_docs import help_epilog
 
-__all__ = ["UsageError", "build_parser", "main", "parse_options"]
+__all__ = ["Command", "UsageError", "build_parser", "main", "parse_command", "parse_options"]
 
 PROG = "db-backup"
 log = logging.getLogger(__name__)
@@ -40,10 +42,13 @@ Examples:
   db-backup.sh --type=weekly         # weekly backup
   db-backup.sh --type=auto --verify  # one cron line for daily/weekly/monthly
   db-backup.sh --dry-run --type=daily
+  db-backup.sh --schedule='30 2 * * *' --verify   # run forever, a backup at 02:30
+  db-backup.sh --check --max-age=26h # exit 0 while the newest good backup is younger
   BACKUP_DIR=/mnt/backups db-backup.sh
 
 Exit codes:
-  0 success, 1 general error (or another run holds the lock, or interrupted),
+  0 success, 1 general error (or another run holds the lock, or interrupted;
+  with --check: the newest good backup is too old, or there is none),
   2 configuration error, 3 database connection error, 4 backup creation error,
   5 verification error, 6 upload error, 7 cleanup error"""
 
@@ -93,14 +98,74 @@ def build_parser() -> argparse.ArgumentParser:
         help="restore drill of a backup in S3 into a scratch database: latest (default, "
         "of --type when given) or s3://bucket/key; streamed, never written to disk",
     )
+    mode.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 when the newest good backup (local or S3, any type) is younger than "
+        "--max-age, else exit 1 with one line naming its age; lists only, dumps nothing",
+    )
+    parser.add_argument(
+        "--max-age",
+        metavar="DURATION",
+        help="the age limit of --check, such as 26h or 8d (default: BACKUP_MAX_AGE or 26h)",
+    )
+    parser.add_argument(
+        "--schedule",
+        metavar="EXPR",
+        nargs="?",
+        const="",
+        help="run forever, a backup (with the other flags; --type=auto unless given) at each "
+        "time of EXPR: five cron fields, @hourly/@daily/@weekly/@monthly, or @every 6h "
+        "(default: BACKUP_SCHEDULE, which alone starts the scheduler too)",
+    )
+    parser.add_argument(
+        "--once", action="store_true", help="one backup now, even when BACKUP_SCHEDULE is set"
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
 
+@dataclass(frozen=True)
+class Command:
+    """The parsed command line: the options, plus what only the command line uses."""
+
+    options: Options
+    argv: tuple[str, ...] = ()  # as given, for the scheduler's runs
+    schedule: str | None = None  # --schedule's expression; "" means BACKUP_SCHEDULE
+    once: bool = False
+    max_age: str | None = None
+    report: RunReport = field(default_factory=lambda: RunReport("backup"), compare=False)
+
+
 def parse_options(argv: Sequence[str]) -> Options:
     """Options from the command line; ``UsageError`` for anything unknown or malformed."""
+    return parse_command(argv).options
+
+
+def parse_command(argv: Sequence[str]) -> Command:
+    """The command line; ``UsageError`` for anything unknown, malformed or contradictory."""
     args = build_parser().parse_args(list(argv))
-    if args.dry_run:
+    options = _options(args)
+    if args.schedule is not None and options.mode not in ("backup", "verify-remote"):
+        raise UsageError(f"--schedule runs backups or --verify-remote, not --{options.mode}")
+    if args.once and args.schedule is not None:
+        raise UsageError("--once and --schedule contradict each other")
+    if args.max_age is not None and options.mode != "check":
+        raise UsageError("--max-age goes with --check")
+    return Command(
+        options,
+        tuple(argv),
+        args.schedule,
+        args.once,
+        args.max_age,
+        RunReport(options.mode, backup_type=options.backup_type),
+    )
+
+
+def _options(args: argparse.Namespace) -> Options:
+    if args.check:
+        mode = "check"
+    elif args.dry_run:
         mode = "dry-run"
     elif args.list:
         mode = "list"
@@ -127,21 +192,133 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     return run_command(
         sys.argv[1:] if argv is None else argv,
         environ,
-        parse=parse_options,
+        parse=parse_command,
         usage=build_parser().format_usage,
-        verbose=lambda options: options.verbose,
-        log_format_of=lambda options: None,
-        run=lambda options: run_mode(settings_for(options, environ)),
+        verbose=lambda command: command.options.verbose,
+        log_format_of=lambda command: None,
+        run=lambda command: run_parsed(command, environ),
+        observe=lambda command: observer_for(command, environ),
     )
 
 
-def run_mode(settings: Settings) -> None:
-    """Backup, dry run, listing or verification of a file."""
+NOTIFIED_MODES = ("backup", "verify-file", "verify-remote")
+
+
+def merged_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """Every settings source merged (environment, config file, env files, ``.env``)."""
+    return read_sources(environ, project_root_from(environ)).values
+
+
+def schedule_of(command: Command, env: Mapping[str, str]) -> str | None:
+    """The schedule this command runs on, or None for a single run.
+
+    ``--schedule=EXPR``; ``--schedule`` alone or, for a plain backup without
+    ``--once``, a set ``BACKUP_SCHEDULE``.
+    """
+    if command.once:
+        return None
+    if command.schedule:
+        return command.schedule
+    configured = env.get("BACKUP_SCHEDULE", "").strip()
+    if command.schedule == "":
+        if not configured:
+            raise ConfigError("--schedule without a value needs BACKUP_SCHEDULE")
+        return configured
+    return configured if configured and command.options.mode == "backup" else None
+
+
+def observer_for(command: Command, environ: Mapping[str, str]) -> RunObserver | None:
+    """The notifications of a backup or verification run (a scheduler's runs send their own)."""
+    if command.options.mode not in NOTIFIED_MODES:
+        return None
+    env = merged_settings(environ)
+    if schedule_of(command, env) is not None:
+        return None
+    from .notify import notifier_for
+
+    report = command.report
+    report.database = env.get("POSTGRES_DB", "").strip()
+    report.backup_type = command.options.backup_type or env.get("BACKUP_TYPE", "").strip() or None
+    return notifier_for(env, report)
+
+
+def run_parsed(command: Command, environ: Mapping[str, str]) -> None:
+    """The scheduler, the freshness check, or one run of a mode."""
+    env = merged_settings(environ)
+    expression = schedule_of(command, env)
+    if expression is not None:
+        run_scheduler(command, expression, environ, env)
+        return
+    settings = settings_for(command.options, environ)
+    if command.options.mode == "check":
+        run_check(command, settings, env)
+        return
+    command.report.database = settings.connection.dbname
+    command.report.backup_type = settings.backup_type
+    run_mode(settings, command.report)
+
+
+def run_scheduler(
+    command: Command, expression: str, environ: Mapping[str, str], env: Mapping[str, str]
+) -> None:
+    """``--schedule``: settings checked once up front, then one child run per slot."""
+    from .notify import notifier_for
+    from .schedule import clock_zone, parse_schedule
+    from .scheduler import Scheduler
+
+    name = "--schedule" if command.schedule else "BACKUP_SCHEDULE"
+    schedule = parse_schedule(expression, name)
+    zone = clock_zone(env)
+    settings_for(command.options, environ)  # a bad setting is exit 2 now, not at every slot
+    notifier_for(env, RunReport(command.options.mode))  # and so is a bad notification setting
+    Scheduler(schedule, scheduled_arguments(command, env), zone).run()
+
+
+def scheduled_arguments(command: Command, env: Mapping[str, str]) -> list[str]:
+    """The flags of each scheduled run: as given, less ``--schedule``, plus ``--once``;
+    ``--type=auto`` unless ``--type`` or ``BACKUP_TYPE`` says otherwise."""
+    arguments: list[str] = []
+    tokens = iter(command.argv)
+    for token in tokens:
+        if token == "--schedule":
+            following = next(tokens, None)
+            if following is not None and following.startswith("-"):
+                arguments.append(following)
+            continue
+        if not token.startswith("--schedule="):
+            arguments.append(token)
+    if command.options.backup_type is None and not env.get("BACKUP_TYPE", "").strip():
+        arguments.append("--type=auto")
+    return [*arguments, "--once"]
+
+
+def run_check(command: Command, settings: Settings, env: Mapping[str, str]) -> None:
+    """``--check``: the newest good backup must be younger than the age limit."""
+    from .durations import parse_duration
+    from .freshness import check_freshness
+    from .variables import read_text
+
+    if command.max_age is not None:
+        max_age = parse_duration(command.max_age, "--max-age")
+    else:
+        max_age = parse_duration(read_text(env, "BACKUP_MAX_AGE"), "BACKUP_MAX_AGE")
+    check_freshness(
+        configured_stores(settings.backup_dir, settings.s3),
+        settings.connection.dbname,
+        max_age,
+        schema_only=settings.schema_only,
+    )
+
+
+def run_mode(settings: Settings, report: RunReport | None = None) -> None:
+    """Backup, dry run, listing or verification of a file; ``report`` learns what was made."""
     mode = settings.options.mode
     if mode == "backup":
         from .backup import run_backup
 
-        run_backup(settings)
+        result = run_backup(settings)
+        if report is not None:
+            report.file, report.size_bytes = str(result.path), result.size
     elif mode == "dry-run":
         from .dry_run import print_plan
 
@@ -166,6 +343,8 @@ def run_mode(settings: Settings) -> None:
 
         path = settings.options.verify_file
         assert path is not None
+        if report is not None:
+            report.file = str(path.expanduser().resolve())
         verify.verify_backup(
             path.expanduser().resolve(),
             settings.connection,

@@ -2,7 +2,8 @@
 
 ``run_command`` is the only place that turns a ``BackupError`` into a process
 exit status (its ``exit_code``) and an unexpected exception into exit 1 with
-one line (the trace with ``-v``). ``db-backup`` and ``db-restore`` differ only
+one line (the trace with ``-v``); an observer (the notifications) hears of the
+start and the end of every run. ``db-backup`` and ``db-restore`` differ only
 in how they parse their arguments and what they run.
 """
 
@@ -13,16 +14,29 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from typing import NoReturn, TypeVar
+from typing import NoReturn, Protocol, TypeVar
 
 from .config import Options, Settings, load_settings
 from .errors import BackupError, ConfigError
 from .log import add_secrets, configure, fields, log_format
+from .signals import signals_held
 from .variables import SECRETS
 
 log = logging.getLogger(__name__)
 
 Parsed = TypeVar("Parsed")
+
+
+class RunObserver(Protocol):
+    """Told when a run starts and how it ended (exit code, error message)."""
+
+    def started(self) -> None:
+        """The run begins."""
+        ...
+
+    def finished(self, exit_code: int, error: str | None) -> None:
+        """The run ended with ``exit_code``; ``error`` is its error line, if any."""
+        ...
 
 
 class UsageError(ConfigError):
@@ -45,8 +59,13 @@ def run_command(
     verbose: Callable[[Parsed], bool],
     log_format_of: Callable[[Parsed], str | None],
     run: Callable[[Parsed], None],
+    observe: Callable[[Parsed], RunObserver | None] | None = None,
 ) -> int:
-    """Parse ``argv``, run, and return the exit code (see the module docstring)."""
+    """Parse ``argv``, run, and return the exit code (see the module docstring).
+
+    ``observe`` gives the run's observer (None: nobody to tell); a bad setting it
+    reads is the run's ``ConfigError``. Its ``finished`` runs with signals held.
+    """
     json_logs = environ.get("BACKUP_LOG_FORMAT", "").strip().lower() == "json"
     configure(fmt="json" if json_logs else "text", verbose=False)
     add_secrets(*(environ.get(name) for name in SECRETS))
@@ -61,18 +80,28 @@ def run_command(
     configure(verbose=verbose(parsed), fmt=log_format_of(parsed))
     from .signals import interrupts_raise
 
+    observer: RunObserver | None = None
+    error: str | None = None
     try:
         with interrupts_raise():
+            observer = observe(parsed) if observe is not None else None
+            if observer is not None:
+                observer.started()
             run(parsed)
-        return 0
+        exit_code = 0
     except BackupError as exc:
         report(exc)
-        return exc.exit_code
+        exit_code, error = exc.exit_code, exc.msg
     except Exception as exc:  # a bug: say so plainly, full trace with -v
-        log.error(f"unexpected error: {type(exc).__name__}: {exc}")
+        error = f"unexpected error: {type(exc).__name__}: {exc}"
+        log.error(error)
         for line in traceback.format_exc().splitlines():
             log.debug(line)
-        return 1
+        exit_code = 1
+    if observer is not None:
+        with signals_held():
+            observer.finished(exit_code, error)
+    return exit_code
 
 
 def settings_for(

@@ -28,6 +28,7 @@ from .config import Settings
 from .errors import DumpError
 from .naming import backup_filename, checksum_filename
 from .pipeline import Pipeline, PipelineError, Stage, describe
+from .progress import Progress
 from .signals import signals_deferred
 from .tools import find_tool
 
@@ -212,6 +213,7 @@ def _copy_and_hash(source: int, target: int) -> tuple[int, str]:
     buffer = bytearray(CHUNK_SIZE)
     view = memoryview(buffer)
     total = 0
+    progress = Progress("dump", "dumping (compressed bytes written)")
     while True:
         count = os.readv(source, [view])
         if count == 0:
@@ -222,6 +224,7 @@ def _copy_and_hash(source: int, target: int) -> tuple[int, str]:
         while written < count:
             written += os.write(target, chunk[written:])
         total += count
+        progress.add(count)
     return total, digest.hexdigest()
 
 

@@ -143,6 +143,13 @@ def add_secrets(*secrets: str | None) -> None:
     _redactor.add(*secrets)
 
 
+def attach(handler: logging.Handler) -> None:
+    """Add ``handler`` to the ``db_backup`` logger: text lines, secrets masked as on the streams."""
+    handler.addFilter(_redactor)
+    handler.setFormatter(TextFormatter())
+    logging.getLogger(PACKAGE).addHandler(handler)
+
+
 def log_format() -> str:
     """The format lines are written in: ``text`` or ``json``."""
     return _state["format"]

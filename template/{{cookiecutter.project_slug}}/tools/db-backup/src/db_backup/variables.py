@@ -252,6 +252,20 @@ _ROWS = (
         default=Generated("BACKUP_WEEKLY_DAY", "backup_weekly_day"),
         in_example=ACTIVE,
     ),
+    Variable(
+        "BACKUP_SCHEDULE",
+        "schedule",
+        "run as a scheduler: a backup at each time of this cron expression (`30 2 * * *`, "
+        "`@daily`; needs croniter) or interval (`@every 6h`); `--once` makes one backup now",
+        example="30 2 * * *",
+    ),
+    Variable(
+        "BACKUP_TZ",
+        "schedule",
+        "time zone of `BACKUP_SCHEDULE` (`Europe/Berlin`, `UTC`)",
+        default_doc="`TZ`, else local time",
+        example="UTC",
+    ),
     # -- retention -------------------------------------------------------------------------
     Variable(
         "BACKUP_RETENTION_DAILY",
@@ -331,6 +345,50 @@ _ROWS = (
         "(group `job=db_backup`, `database`); a failed push is a warning",
         example="http://pushgateway.monitoring:9091",
         secret=True,
+    ),
+    Variable(
+        "BACKUP_MAX_AGE",
+        "monitoring",
+        "`--check` fails when the newest good backup is older than this (`26h`, `8d`)",
+        default="26h",
+    ),
+    Variable(
+        "BACKUP_PING_URL",
+        "monitoring",
+        "healthchecks.io-style check URL: `/start` at each run, the URL on success, "
+        "`/<exit code>` on failure (an Uptime Kuma push URL works too)",
+        example="https://hc-ping.com/your-check-uuid",
+        secret=True,
+    ),
+    Variable(
+        "BACKUP_WEBHOOK_URL",
+        "monitoring",
+        "receives one JSON object per run (see [Notifications](#notifications))",
+        example="https://hooks.example.com/db-backup",
+        secret=True,
+    ),
+    Variable(
+        "BACKUP_WEBHOOK_ON",
+        "monitoring",
+        "when the webhook is called: `failure` or `always`",
+        kind="choice",
+        choices=("failure", "always"),
+        default="failure",
+    ),
+    Variable(
+        "BACKUP_NOTIFY_URLS",
+        "monitoring",
+        "apprise URLs (Slack, e-mail, Teams, Telegram, ntfy...), comma-separated; needs apprise",
+        example="ntfy://ntfy.sh/your-topic",
+        secret=True,
+    ),
+    Variable(
+        "BACKUP_NOTIFY_ON",
+        "monitoring",
+        "when `BACKUP_NOTIFY_URLS` get a message: `failure` or `always`",
+        kind="choice",
+        choices=("failure", "always"),
+        default="failure",
     ),
     # -- S3 --------------------------------------------------------------------------------
     Variable(

@@ -23,6 +23,7 @@ from ..compression import EXTENSIONS, codec_for_name
 from ..errors import UploadError
 from ..log import SUCCESS, fields
 from ..naming import BACKUP_TYPES, CHECKSUM_SUFFIX, FAILED_SUFFIX, parse_backup_name
+from ..progress import Progress, transfer_subscriber
 from .base import StoredBackup
 from .s3_errors import Target, translate
 from .s3_settings import MIB, S3Settings
@@ -172,7 +173,11 @@ class S3Store:
         if s.storage_class:
             extra["StorageClass"] = s.storage_class
         with create_transfer_manager(self._client("transfer"), config) as manager:
-            manager.upload(str(path), s.bucket, key, extra_args=extra).result()
+            progress = Progress("upload", f"uploading {path.name}", total=path.stat().st_size)
+            subscribers = [transfer_subscriber(progress)]
+            manager.upload(
+                str(path), s.bucket, key, extra_args=extra, subscribers=subscribers
+            ).result()
 
     def _prove(self, key: str, size: int, sha256: str) -> None:
         """The object must have the local file's size and sha256, else it is deleted."""
