@@ -44,7 +44,9 @@ def test_defaults_for_aws():
     assert settings.endpoint_url is None
     assert settings.addressing_style == "auto"
     assert settings.checksum_mode is None
-    assert settings.max_attempts == 5
+    assert settings.max_attempts == 20
+    assert settings.retry_seconds == 30
+    assert settings.max_parts == MAX_PARTS == 10_000
     assert settings.delete_local_after_upload is False
     assert settings.storage_class is None and settings.sse is None
 
@@ -145,6 +147,11 @@ BAD_VALUES = [
     ({"BACKUP_S3_CHECKSUM_MODE": "always"}, "BACKUP_S3_CHECKSUM_MODE"),
     ({"BACKUP_S3_MAX_ATTEMPTS": "0"}, "BACKUP_S3_MAX_ATTEMPTS"),
     ({"BACKUP_S3_MAX_ATTEMPTS": "three"}, "BACKUP_S3_MAX_ATTEMPTS"),
+    ({"BACKUP_S3_MAX_ATTEMPTS": "101"}, "BACKUP_S3_MAX_ATTEMPTS"),
+    ({"BACKUP_S3_RETRY_SECONDS": "-1"}, "BACKUP_S3_RETRY_SECONDS"),
+    ({"BACKUP_S3_RETRY_SECONDS": "30s"}, "BACKUP_S3_RETRY_SECONDS"),
+    ({"BACKUP_S3_MAX_PARTS": "0"}, "BACKUP_S3_MAX_PARTS"),
+    ({"BACKUP_S3_MAX_PARTS": "10001"}, "BACKUP_S3_MAX_PARTS"),
     ({"BACKUP_S3_SSE": "rot13"}, "BACKUP_S3_SSE"),
     ({"BACKUP_S3_SSE_KMS_KEY_ID": "alias/backups"}, "BACKUP_S3_SSE_KMS_KEY_ID"),
     ({"BACKUP_S3_STORAGE_CLASS": "cheap please"}, "BACKUP_S3_STORAGE_CLASS"),
@@ -173,12 +180,16 @@ def test_passthrough_settings(tmp_path: Path):
         BACKUP_S3_SSE="AWS:KMS",
         BACKUP_S3_SSE_KMS_KEY_ID="alias/backups",
         BACKUP_S3_MAX_ATTEMPTS="9",
+        BACKUP_S3_RETRY_SECONDS="0",
+        BACKUP_S3_MAX_PARTS="1000",
         BACKUP_S3_DELETE_LOCAL_AFTER_UPLOAD="yes",
     )
     assert settings.ca_bundle == ca
     assert settings.storage_class == "STANDARD_IA"
     assert (settings.sse, settings.sse_kms_key_id) == ("aws:kms", "alias/backups")
     assert settings.max_attempts == 9
+    assert settings.retry_seconds == 0
+    assert settings.max_parts == 1000
     assert settings.delete_local_after_upload is True
 
 
@@ -257,6 +268,38 @@ def test_part_size_override_is_a_floor_not_a_way_past_the_limit():
 def test_larger_than_s3_allows_is_refused():
     with pytest.raises(ValueError):
         choose_part_size(5 * TIB + 1)
+
+
+@pytest.mark.parametrize("max_parts", [1, 2, 3, 1000, 9999])
+@pytest.mark.parametrize("size", [0, 1, 5 * MIB, 12 * MIB + 1, 8 * GIB + 1, 100 * GIB, TIB])
+def test_part_size_grows_to_fit_a_smaller_part_limit(size, max_parts):
+    """BACKUP_S3_MAX_PARTS (Scaleway and some Ceph setups allow 1000): any file that can fit
+    in that many parts of at most 5 GiB gets a part size that makes it fit."""
+    if size > max_parts * 5 * GIB:
+        with pytest.raises(ConfigError) as caught:
+            choose_part_size(size, None, max_parts)
+        assert "BACKUP_S3_MAX_PARTS" in caught.value.msg
+        return
+    part = choose_part_size(size, None, max_parts)
+    assert 8 * MIB <= part <= 5 * GIB and part % MIB == 0
+    assert -(-size // part) <= max_parts
+
+
+def test_with_1000_parts_a_backup_over_8_gib_still_fits():
+    """Where 10,000 parts of 8 MiB would do, 1000 parts need larger ones."""
+    settings = parse(BACKUP_S3_MAX_PARTS="1000")
+    assert settings.part_size(8 * GIB) == 9 * MIB
+    assert settings.part_size(100 * GIB) == 103 * MIB
+    assert parse(BACKUP_S3_MAX_PARTS="2", BACKUP_S3_PART_SIZE_MB="5").part_size(12 * MIB) == 6 * MIB
+
+
+def test_a_backup_too_large_for_the_part_limit_is_a_config_error_naming_it():
+    """One part of at most 5 GiB cannot carry 5 GiB and a byte: exit 2 with the way out."""
+    with pytest.raises(ConfigError) as caught:
+        parse(BACKUP_S3_MAX_PARTS="1").part_size(5 * GIB + 1)
+    assert caught.value.exit_code == 2
+    assert "BACKUP_S3_MAX_PARTS=1" in caught.value.msg
+    assert "raise BACKUP_S3_MAX_PARTS" in (caught.value.hint or "")
 
 
 # -- error messages ---------------------------------------------------------------------

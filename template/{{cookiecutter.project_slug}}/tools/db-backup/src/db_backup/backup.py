@@ -277,10 +277,12 @@ def _carry(
 
 
 def _s3_store(settings: Settings) -> S3Store | None:
-    """The S3 store, checked writable before any dump; None without S3."""
+    """The S3 store, checked writable and rid of earlier runs' unfinished uploads before
+    any dump; None without S3. Called under the lock."""
     store = s3_store(settings.s3)
     if store is not None:
         store.preflight()
+        store.abort_stale_uploads(settings.connection.dbname)
     return store
 
 

@@ -476,11 +476,21 @@ _ROWS = (
     Variable(
         "BACKUP_S3_MAX_ATTEMPTS",
         "s3",
-        "attempts per request (boto3's standard retry mode), 1-20",
+        "attempts per request in all, the first included (1 = no retry), 1-100",
         kind="int",
         minimum=1,
-        maximum=20,
-        default="5",
+        maximum=100,
+        default="20",
+    ),
+    Variable(
+        "BACKUP_S3_RETRY_SECONDS",
+        "s3",
+        "how long a failing request (each part of an upload) is retried, from its first "
+        "failure; 0 = no retry",
+        kind="int",
+        minimum=0,
+        maximum=3600,
+        default="30",
     ),
     Variable(
         "BACKUP_S3_DELETE_LOCAL_AFTER_UPLOAD",
@@ -498,6 +508,17 @@ _ROWS = (
         maximum=5 * 1024,
         default_doc="`8`",
         example="8",
+    ),
+    Variable(
+        "BACKUP_S3_MAX_PARTS",
+        "s3",
+        "the store's limit of parts per multipart upload (Scaleway, some Ceph: 1000); "
+        "the part size grows so a backup fits",
+        kind="int",
+        minimum=1,
+        maximum=10_000,
+        default="10000",
+        example="1000",
     ),
     Variable(
         "AWS_REGION",

@@ -26,15 +26,19 @@ from ..naming import BACKUP_TYPES, CHECKSUM_SUFFIX, FAILED_SUFFIX, parse_backup_
 from ..progress import Progress, transfer_subscriber
 from .base import StoredBackup
 from .s3_errors import Target, translate
+from .s3_retry import RetryBudget
 from .s3_settings import MIB, S3Settings
 
 __all__ = ["S3Settings", "S3Store"]
 
 PREFLIGHT_NAME = ".db-backup-preflight-"
 # Quick failure for the preflight: a wrong bucket or a dead endpoint is known in seconds.
-PREFLIGHT_TIMEOUTS = {"connect_timeout": 5, "read_timeout": 15, "max_attempts": 2}
+PREFLIGHT_TIMEOUTS = {"connect_timeout": 5, "read_timeout": 15}
 TRANSFER_TIMEOUTS = {"connect_timeout": 10, "read_timeout": 120}
-CLEANUP_TIMEOUTS = {"connect_timeout": 5, "read_timeout": 30, "max_attempts": 2}
+CLEANUP_TIMEOUTS = {"connect_timeout": 5, "read_timeout": 30}
+# Checks and cleanups retry for at most this long (a short outage), transfers for
+# BACKUP_S3_RETRY_SECONDS.
+QUICK_RETRY_SECONDS = 5
 MAX_CONCURRENCY = 4  # parts in flight; each streams from the file, memory stays bounded
 
 log = logging.getLogger(__name__)
@@ -51,6 +55,9 @@ class S3Store:
         self.settings = settings
         self._clients: dict[str, Any] = {}  # boto3 clients: untyped library objects
         self._proven: set[Path] = set()
+        # A backup run makes its store once it holds the lock: multipart uploads of
+        # this database begun before then belong to earlier runs.
+        self.opened = dt.datetime.now(dt.timezone.utc)
 
     def where(self, backup_type: str | None = None) -> str:
         """``s3://bucket/prefix/`` or, for a type, ``s3://bucket/prefix/type/``."""
@@ -82,12 +89,55 @@ class S3Store:
             raise translate(exc, step) from exc
         log.info(f"S3 preflight passed: {s.url(s.prefix)} is listable and writable")
 
+    def abort_stale_uploads(self, database: str) -> int:
+        """Abort ``database``'s multipart uploads that earlier runs left unfinished.
+
+        A run killed mid-upload leaves its parts in the bucket, billed but in no
+        listing. Only uploads begun before this store was made (under the run's
+        lock) whose key is one of ``database``'s backup names under
+        ``${prefix}${type}/`` are aborted; other databases' uploads are never
+        touched. Returns how many were aborted; a failure is only a warning.
+        """
+        s = self.settings
+        aborted = 0
+        folder = s.prefix
+        try:
+            client = self._client("cleanup")
+            for backup_type in BACKUP_TYPES:
+                folder = s.type_prefix(backup_type)
+                pages = client.get_paginator("list_multipart_uploads").paginate(
+                    Bucket=s.bucket, Prefix=folder
+                )
+                for upload in (u for page in pages for u in page.get("Uploads", [])):
+                    name = str(upload.get("Key", ""))[len(folder) :]
+                    if "/" in name or parse_backup_name(database, name) is None:
+                        continue
+                    if _aware(upload["Initiated"]) >= self.opened:
+                        continue
+                    client.abort_multipart_upload(
+                        Bucket=s.bucket, Key=folder + name, UploadId=upload["UploadId"]
+                    )
+                    aborted += 1
+        except Exception as exc:
+            target = Target("unfinished upload cleanup", s.bucket, folder, s.endpoint_url)
+            error = translate(exc, target)
+            log.warning(f"{error.msg} (unfinished multipart uploads of earlier runs may remain)")
+        if aborted:
+            log.info(
+                f"aborted {aborted} unfinished multipart upload{'s' if aborted > 1 else ''} "
+                f"of earlier runs of {database} under {s.url(s.prefix)}",
+                extra=fields(event="s3_stale_uploads_aborted", bucket=s.bucket, count=aborted),
+            )
+        else:
+            log.debug(f"no unfinished multipart uploads of earlier runs under {s.url(s.prefix)}")
+        return aborted
+
     # -- upload -----------------------------------------------------------------------
 
     def put(self, path: Path, checksum_path: Path, backup_type: str) -> str:
         """Upload ``path`` then its ``.sha256``, proving the first before writing the second.
 
-        Multipart with a part size that keeps any file under the 10,000-part limit;
+        Multipart with a part size that keeps the file within ``BACKUP_S3_MAX_PARTS``;
         the sha256 travels as object metadata and must come back, with the size,
         from ``head_object``. On any failure the key's unfinished multipart uploads
         are aborted and a backup object that failed its proof is deleted, so the
@@ -333,11 +383,16 @@ class S3Store:
     def _client(self, purpose: str) -> Any:
         """A client per purpose: quick timeouts for checks, patient ones for transfers."""
         if purpose not in self._clients:
-            timeouts = {
-                "preflight": PREFLIGHT_TIMEOUTS,
-                "cleanup": CLEANUP_TIMEOUTS,
-            }.get(purpose, {**TRANSFER_TIMEOUTS, "max_attempts": self.settings.max_attempts})
-            self._clients[purpose] = make_client(self.settings, **timeouts)
+            s = self.settings
+            timeouts = {"preflight": PREFLIGHT_TIMEOUTS, "cleanup": CLEANUP_TIMEOUTS}.get(
+                purpose, TRANSFER_TIMEOUTS
+            )
+            retry_seconds = s.retry_seconds
+            if purpose in ("preflight", "cleanup"):
+                retry_seconds = min(retry_seconds, QUICK_RETRY_SECONDS)
+            self._clients[purpose] = make_client(
+                s, **timeouts, max_attempts=s.max_attempts, retry_seconds=retry_seconds
+            )
         return self._clients[purpose]
 
 
@@ -361,16 +416,23 @@ class _Download:
 
 
 def make_client(
-    settings: S3Settings, *, connect_timeout: int, read_timeout: int, max_attempts: int
+    settings: S3Settings,
+    *,
+    connect_timeout: int,
+    read_timeout: int,
+    max_attempts: int,
+    retry_seconds: int,
 ) -> Any:
-    """A boto3 S3 client for ``settings`` (standard retry mode)."""
+    """A boto3 S3 client for ``settings``: each request is tried at most ``max_attempts``
+    times in all, and retried for at most ``retry_seconds`` (see ``RetryBudget``)."""
     import boto3
     from botocore.config import Config
 
     options: dict[str, Any] = {
         "connect_timeout": connect_timeout,
         "read_timeout": read_timeout,
-        "retries": {"mode": "standard", "max_attempts": max_attempts},
+        # total_max_attempts counts the first attempt; botocore's max_attempts would not.
+        "retries": {"mode": "standard", "total_max_attempts": max_attempts},
         "s3": {"addressing_style": settings.addressing_style},
         "user_agent_extra": "db-backup",
     }
@@ -387,7 +449,7 @@ def make_client(
     target = Target("S3 setup", settings.bucket, settings.prefix, settings.endpoint_url)
     try:
         session = boto3.session.Session(region_name=settings.region, **settings.credentials)
-        return session.client(
+        client = session.client(
             "s3",
             endpoint_url=settings.endpoint_url,
             verify=str(settings.ca_bundle) if settings.ca_bundle else None,
@@ -395,6 +457,8 @@ def make_client(
         )
     except Exception as exc:
         raise translate(exc, target) from exc
+    RetryBudget(max_attempts, retry_seconds).install(client)
+    return client
 
 
 def read_checksum_file(checksum_path: Path, filename: str) -> tuple[str, bytes]:

@@ -117,7 +117,7 @@ def describe_client_error(response: Mapping[str, Any], target: Target) -> Upload
     if code in _BUSY:
         return fail(
             f"{target.where} is unavailable ({code}) after every retry",
-            "try again later, or raise BACKUP_S3_MAX_ATTEMPTS",
+            "try again later, or raise BACKUP_S3_RETRY_SECONDS (and BACKUP_S3_MAX_ATTEMPTS)",
         )
     detail = f": {server_text}" if server_text else ""
     return fail(f"{code}{detail}")
@@ -147,7 +147,8 @@ def translate(exc: BaseException, target: Target) -> BackupError:
         return UploadError(
             f"{headline}: the connection to {target.where} failed or timed out after every retry",
             detail=_one_line(str(exc)),
-            hint="check the network path to the endpoint; raise BACKUP_S3_MAX_ATTEMPTS",
+            hint="check the network path to the endpoint; BACKUP_S3_RETRY_SECONDS sets how long "
+            "each request is retried",
         )
     if isinstance(exc, bce.NoCredentialsError):
         return UploadError(

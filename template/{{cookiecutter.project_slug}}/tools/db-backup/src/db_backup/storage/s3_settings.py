@@ -48,10 +48,12 @@ class S3Settings:
     storage_class: str | None = None
     sse: str | None = None
     sse_kms_key_id: str | None = None
-    max_attempts: int = 5
+    max_attempts: int = 20  # per request, the first included
+    retry_seconds: int = 30  # per request, from its first failure; 0: no retry
     checksum_mode: str | None = None  # None: boto3's own default (AWS)
     delete_local_after_upload: bool = False
     part_size_override: int | None = None  # bytes; BACKUP_S3_PART_SIZE_MB
+    max_parts: int = MAX_PARTS  # the store's part-count limit; BACKUP_S3_MAX_PARTS
     # The environment link of boto3's credential chain, read from the merged
     # environment so keys kept in the env file work too; never logged.
     credentials: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -96,10 +98,12 @@ class S3Settings:
             sse=sse,
             sse_kms_key_id=kms_key_id,
             max_attempts=read_int(env, "BACKUP_S3_MAX_ATTEMPTS"),
+            retry_seconds=read_int(env, "BACKUP_S3_RETRY_SECONDS"),
             checksum_mode=read_text(env, "BACKUP_S3_CHECKSUM_MODE")
             or ("when_required" if custom_endpoint else None),
             delete_local_after_upload=read_bool(env, "BACKUP_S3_DELETE_LOCAL_AFTER_UPLOAD"),
             part_size_override=part_mb * MIB if part_mb else None,
+            max_parts=read_int(env, "BACKUP_S3_MAX_PARTS"),
             credentials=_credentials(env),
         )
 
@@ -125,7 +129,7 @@ class S3Settings:
 
     def part_size(self, file_size: int) -> int:
         """Multipart chunk size for ``file_size`` bytes (see ``choose_part_size``)."""
-        return choose_part_size(file_size, self.part_size_override)
+        return choose_part_size(file_size, self.part_size_override, self.max_parts)
 
 
 def boto3_installed() -> bool:
@@ -157,12 +161,24 @@ def normalise_prefix(raw: str) -> str:
     return prefix if prefix.endswith("/") else prefix + "/"
 
 
-def choose_part_size(file_size: int, override: int | None = None) -> int:
+def choose_part_size(
+    file_size: int, override: int | None = None, max_parts: int = MAX_PARTS
+) -> int:
     """The multipart chunk size: at least 8 MiB (or ``override``), whole MiB,
-    and large enough that ``file_size`` never needs more than 10,000 parts."""
+    and large enough that ``file_size`` never needs more than ``max_parts`` parts.
+
+    A file over S3's 5 TiB object limit is a ``ValueError``; one that needs more
+    than ``max_parts`` parts of S3's largest part size (5 GiB) is a ``ConfigError``.
+    """
     if file_size > MAX_OBJECT_SIZE:
         raise ValueError(f"{file_size} bytes is more than S3's 5 TiB object limit")
-    needed = math.ceil(file_size / MAX_PARTS)
+    if file_size > max_parts * MAX_PART_SIZE:
+        raise ConfigError(
+            f"a backup of {file_size} bytes does not fit in BACKUP_S3_MAX_PARTS={max_parts} "
+            "parts of at most 5 GiB",
+            hint="raise BACKUP_S3_MAX_PARTS as far as the store allows (AWS: 10000)",
+        )
+    needed = math.ceil(file_size / max_parts)
     needed = math.ceil(needed / MIB) * MIB
     base = override if override is not None else DEFAULT_PART_SIZE
     return min(max(base, needed, MIN_PART_SIZE), MAX_PART_SIZE)
