@@ -9,7 +9,8 @@ JSON object per run (on failure only, or ``BACKUP_WEBHOOK_ON=always``);
 ``BACKUP_NOTIFY_URLS`` sends a message through apprise (an optional extra) to
 Slack, e-mail, Teams, Telegram, ntfy... (``BACKUP_NOTIFY_ON``).
 
-Sending uses the standard library with a short timeout and one retry. A
+Sending uses the standard library with a short timeout and one retry (none
+after a timeout, so a hung receiver costs at most the timeout per call). A
 notification that cannot be delivered is a WARNING: it never changes the exit
 code. The URLs carry tokens, so log lines show only their scheme and host.
 """
@@ -97,6 +98,9 @@ def deliver(what: str, url: str, data: bytes | None = None, content_type: str = 
                 break
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             cause = getattr(exc, "reason", None) or exc
+            if isinstance(cause, TimeoutError):  # a hung receiver: waiting again costs as much
+                reason = f"no answer within {TIMEOUT_SECONDS:g} s"
+                break
             reason = getattr(cause, "strerror", None) or str(cause) or type(exc).__name__
         if attempt + 1 < ATTEMPTS:
             time.sleep(RETRY_DELAY_SECONDS)
