@@ -390,6 +390,50 @@ _ROWS = (
         choices=("failure", "always"),
         default="failure",
     ),
+    Variable(
+        "BACKUP_MAX_AGE",
+        "monitoring",
+        "`--check` fails when the newest good backup is older than this (`26h`, `8d`)",
+        default="26h",
+    ),
+    Variable(
+        "BACKUP_PING_URL",
+        "monitoring",
+        "healthchecks.io-style check URL: `/start` at each run, the URL on success, "
+        "`/<exit code>` on failure (an Uptime Kuma push URL works too)",
+        example="https://hc-ping.com/your-check-uuid",
+        secret=True,
+    ),
+    Variable(
+        "BACKUP_WEBHOOK_URL",
+        "monitoring",
+        "receives one JSON object per failed run (per run with `BACKUP_WEBHOOK_ON=always`)",
+        example="https://hooks.example.com/db-backup",
+        secret=True,
+    ),
+    Variable(
+        "BACKUP_WEBHOOK_ON",
+        "monitoring",
+        "when the webhook is called: `failure` or `always`",
+        kind="choice",
+        choices=("failure", "always"),
+        default="failure",
+    ),
+    Variable(
+        "BACKUP_NOTIFY_URLS",
+        "monitoring",
+        "apprise URLs (Slack, e-mail, Teams, Telegram, ntfy...), comma-separated; needs apprise",
+        example="ntfy://ntfy.sh/your-topic",
+        secret=True,
+    ),
+    Variable(
+        "BACKUP_NOTIFY_ON",
+        "monitoring",
+        "when `BACKUP_NOTIFY_URLS` get a message: `failure` or `always`",
+        kind="choice",
+        choices=("failure", "always"),
+        default="failure",
+    ),
     # -- S3 --------------------------------------------------------------------------------
     Variable(
         "BACKUP_S3_BUCKET",
