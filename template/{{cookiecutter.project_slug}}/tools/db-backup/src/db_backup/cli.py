@@ -389,7 +389,7 @@ def verify_remote(settings: Settings) -> None:
 
 def is_schema_only_name(filename: str) -> bool:
     """Whether a backup's name marks it schema-only (``..._schema.sql.gz``)."""
-    stem = filename.removesuffix(".failed")
+    stem = filename.removesuffix(".failed").removesuffix(".age")
     for extension in (".sql.gz", ".sql.zst"):
         if stem.endswith(extension):
             return stem[: -len(extension)].endswith(SCHEMA_SUFFIX)

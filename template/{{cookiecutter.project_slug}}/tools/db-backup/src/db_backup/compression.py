@@ -88,7 +88,10 @@ def decompress_command(compression: Compression | str) -> list[str]:
 
 
 def codec_for_name(filename: str) -> Codec | None:
-    """The codec a (possibly quarantined) backup's name says, or None."""
+    """The codec a (possibly quarantined) backup's name says, or None.
+
+    An encrypted backup's name (``.sql.gz.age``) gives None: its bytes are age's.
+    """
     stem = filename.removesuffix(".failed")
     return next((c for c in CODECS.values() if stem.endswith(c.extension)), None)
 

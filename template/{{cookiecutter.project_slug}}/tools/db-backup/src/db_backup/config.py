@@ -19,6 +19,12 @@ from typing import TYPE_CHECKING
 from . import defaults
 from .compression import LEVEL_RANGES, Compression
 from .connection import ConnectionInfo, libpq_variables
+from .encryption import (
+    IDENTITY_VARIABLE,
+    RECIPIENTS_FILE_VARIABLE,
+    Encryption,
+    split_recipients,
+)
 from .envfile import read_env_file
 from .errors import ConfigError
 from .identifiers import check_identifier
@@ -58,6 +64,7 @@ class VerifySettings:
     """How far verification goes."""
 
     restore_mode: str = "auto"  # auto: test-restore when the role may create databases
+    identity_file: Path | None = None  # BACKUP_AGE_IDENTITY_FILE: decrypts sealed backups
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,7 @@ class Settings:
     retention: RetentionPolicy = field(repr=False)
     s3: S3Settings | None = field(repr=False)
     secrets: tuple[str, ...] = field(default=(), repr=False)  # values never to log
+    encryption: Encryption | None = field(default=None, repr=False)  # None: plain backups
     pushgateway_url: str | None = field(default=None, repr=False)  # BACKUP_PUSHGATEWAY_URL
 
 
@@ -327,12 +335,36 @@ def load_settings(
         password_source=password_source,
         lock_wait_seconds=read_int(env, "BACKUP_LOCK_WAIT_TIMEOUT"),
         run_timeout_seconds=read_int(env, "BACKUP_TIMEOUT"),
-        verify_settings=VerifySettings(restore_mode=read_text(env, "BACKUP_VERIFY_RESTORE")),
+        verify_settings=VerifySettings(
+            restore_mode=read_text(env, "BACKUP_VERIFY_RESTORE"),
+            identity_file=_readable_file(env, IDENTITY_VARIABLE, project_root),
+        ),
         retention=read_retention(env),
         s3=_read_s3(env),
         secrets=tuple(env[name] for name in SECRETS if env.get(name)),
         pushgateway_url=check_url(pushgateway) if pushgateway else None,
+        encryption=read_encryption(env, project_root),
     )
+
+
+def read_encryption(env: Mapping[str, str], project_root: Path) -> Encryption | None:
+    """``BACKUP_AGE_RECIPIENTS`` and/or ``BACKUP_AGE_RECIPIENTS_FILE``; None when neither is set."""
+    recipients = split_recipients(read_text(env, "BACKUP_AGE_RECIPIENTS"))
+    recipients_file = _readable_file(env, RECIPIENTS_FILE_VARIABLE, project_root)
+    if not recipients and recipients_file is None:
+        return None
+    return Encryption(recipients, recipients_file)
+
+
+def _readable_file(env: Mapping[str, str], name: str, project_root: Path) -> Path | None:
+    """The file a path setting names (relative to the project root); ConfigError if unreadable."""
+    value = read_text(env, name)
+    if not value:
+        return None
+    path = _resolve(Path(value).expanduser(), project_root)
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise ConfigError(f"{name} names {path}, which is not a readable file")
+    return path
 
 
 def _read_s3(env: Mapping[str, str]) -> S3Settings | None:

@@ -93,6 +93,7 @@ def free_filename(
     *,
     schema_only: bool,
     compression: Compression,
+    encrypted: bool = False,
 ) -> str:
     """The contract name for ``when``, a second later per clash, so nothing is overwritten.
 
@@ -106,6 +107,7 @@ def free_filename(
             when + dt.timedelta(seconds=offset),
             schema_only=schema_only,
             compression=compression.name,
+            encrypted=encrypted,
         )
         taken = (backup_dir / name, backup_dir / checksum_filename(name))
         if not any(os.path.lexists(path) for path in taken):
@@ -129,6 +131,8 @@ def write_dump(settings: Settings, *, started: dt.datetime) -> DumpResult:
         ),
         Stage(compress_command(settings.compression)),
     ]
+    if settings.encryption is not None:  # the plaintext never leaves the pipes
+        stages.append(Stage(settings.encryption.encrypt_command(), "age"))
 
     def next_free_name() -> str:
         return free_filename(
@@ -138,6 +142,7 @@ def write_dump(settings: Settings, *, started: dt.datetime) -> DumpResult:
             started,
             schema_only=settings.schema_only,
             compression=settings.compression,
+            encrypted=settings.encryption is not None,
         )
 
     filename = next_free_name()

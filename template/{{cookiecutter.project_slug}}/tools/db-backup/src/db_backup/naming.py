@@ -1,5 +1,9 @@
 """Backup file names: the contract's ``{db}_{type}_{YYYYmmdd_HHMMSS}[_schema].sql.gz``.
 
+An encrypted backup's name adds ``.age`` (``.sql.gz.age``), so no consumer of
+the contract's glob mistakes sealed bytes for gzip; it is still a backup of
+its type for listing and retention.
+
 Pure functions only. ``backup_filename`` builds a name, ``parse_backup_name``
 recognises one of *this* database's backups (the contract's glob
 ``{db}_{type}_*.sql.gz``, minus names that belong to a database whose name
@@ -13,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from .compression import EXTENSIONS
+from .encryption import AGE_SUFFIX
 
 BACKUP_TYPES = ("daily", "weekly", "monthly")
 TYPE_CHOICES = (*BACKUP_TYPES, "auto")
@@ -36,6 +41,7 @@ class BackupName:
     schema_only: bool
     compression: str
     failed: bool
+    encrypted: bool = False  # sealed with age: the name ends in .age
 
     @property
     def timestamp(self) -> dt.datetime | None:
@@ -55,13 +61,15 @@ def backup_filename(
     *,
     schema_only: bool = False,
     compression: str = "gzip",
+    encrypted: bool = False,
 ) -> str:
-    """The contract file name for a backup started at ``when``."""
+    """The contract file name for a backup started at ``when`` (``.age`` added when encrypted)."""
     if backup_type not in BACKUP_TYPES:
         raise ValueError(f"unknown backup type {backup_type!r}")
     suffix = SCHEMA_SUFFIX if schema_only else ""
     stamp = when.strftime(STAMP_FORMAT)
-    return f"{database}_{backup_type}_{stamp}{suffix}{EXTENSIONS[compression]}"
+    sealed = AGE_SUFFIX if encrypted else ""
+    return f"{database}_{backup_type}_{stamp}{suffix}{EXTENSIONS[compression]}{sealed}"
 
 
 def checksum_filename(backup_filename: str) -> str:
@@ -72,9 +80,11 @@ def checksum_filename(backup_filename: str) -> str:
 
 
 def parse_backup_name(database: str, filename: str) -> BackupName | None:
-    """Recognise one of ``database``'s backups (or a ``.failed`` one); None otherwise."""
+    """Recognise one of ``database``'s backups, encrypted or not (or a ``.failed`` one)."""
     failed = filename.endswith(FAILED_SUFFIX)
     name = filename[: -len(FAILED_SUFFIX)] if failed else filename
+    encrypted = name.endswith(AGE_SUFFIX)
+    name = name[: -len(AGE_SUFFIX)] if encrypted else name
     for compression, extension in EXTENSIONS.items():  # noqa: B007 (used after the loop)
         if name.endswith(extension):
             stem = name[: -len(extension)]
@@ -93,7 +103,9 @@ def parse_backup_name(database: str, filename: str) -> BackupName | None:
         return None
     schema_only = rest.endswith(SCHEMA_SUFFIX) and len(rest) > len(SCHEMA_SUFFIX)
     stamp = rest[: -len(SCHEMA_SUFFIX)] if schema_only else rest
-    return BackupName(filename, database, backup_type, stamp, schema_only, compression, failed)
+    return BackupName(
+        filename, database, backup_type, stamp, schema_only, compression, failed, encrypted
+    )
 
 
 def resolve_auto_type(today: dt.date, weekly_day: str) -> str:

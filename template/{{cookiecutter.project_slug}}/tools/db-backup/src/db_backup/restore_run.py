@@ -94,8 +94,10 @@ def run_restore(
     )
     logger.info(f"Backup to restore: {chosen.name} ({chosen.address})")
     expected = chosen.expected_sha256()
+    identity = settings.verify_settings.identity_file
+    chosen.check_identity(identity)
     if request.dry_run:
-        _dry_run(chosen, expected, target, live if request.replace else None)
+        _dry_run(chosen, expected, target, live if request.replace else None, identity)
         return
     aside = stamped_name(live, "before_restore", now)
     if request.replace and not request.confirmed:
@@ -110,7 +112,7 @@ def run_restore(
         server = Server(settings.connection)
         _preflight(server, settings.connection, replace=request.replace)
         server.drop_orphans()
-        comparison, seconds = _restore_into(server, chosen, expected, target)
+        comparison, seconds = _restore_into(server, chosen, expected, target, identity)
         logger.log(
             SUCCESS,
             f"Restored {chosen.name} into database {target}: {comparison.matched} "
@@ -142,10 +144,16 @@ def _ask(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def _dry_run(chosen: ChosenBackup, expected: str, target: str, replaces: str | None) -> None:
+def _dry_run(
+    chosen: ChosenBackup,
+    expected: str,
+    target: str,
+    replaces: str | None,
+    identity: Path | None = None,
+) -> None:
     started = time.monotonic()
     with contextlib.closing(chosen.store.open(chosen.backup)) as source:
-        report = read_backup(source, chosen.name, expected)
+        report = read_backup(source, chosen.name, expected, identity=identity)
     plan = f"would be restored into a new database {target}"
     if replaces:
         plan += f" and put in place of {replaces}"
@@ -188,7 +196,11 @@ def _preflight(server: Server, connection: ConnectionInfo, *, replace: bool) -> 
 
 
 def _restore_into(
-    server: Server, chosen: ChosenBackup, expected: str, target: str
+    server: Server,
+    chosen: ChosenBackup,
+    expected: str,
+    target: str,
+    identity: Path | None = None,
 ) -> tuple[Comparison, float]:
     """Steps 3 to 5; the database this run created is dropped on any failure."""
     started = time.monotonic()
@@ -209,7 +221,7 @@ def _restore_into(
     try:
         with contextlib.closing(chosen.store.open(chosen.backup)) as source:
             load.start()
-            report = read_backup(source, chosen.name, expected, sink=load.write)
+            report = read_backup(source, chosen.name, expected, sink=load.write, identity=identity)
         logger.info(
             f"read {report.size} bytes: checksum ok, {report.scan.bytes_scanned} bytes of SQL, "
             "complete dump; committing"

@@ -14,8 +14,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .encryption import AGE_SUFFIX, IDENTITY_VARIABLE
 from .errors import BackupError, ConfigError, VerifyError
-from .naming import parse_backup_name
+from .naming import FAILED_SUFFIX, parse_backup_name
 from .storage.base import BackupStore, StoredBackup
 from .storage.local import LocalStore
 from .storage.s3_settings import S3Settings
@@ -41,6 +42,20 @@ class ChosenBackup:
     def address(self) -> str:
         """Where it is, for people."""
         return self.backup.address or self.backup.key
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether its name says it is sealed with age (the bytes decide when it is read)."""
+        return self.name.removesuffix(FAILED_SUFFIX).endswith(AGE_SUFFIX)
+
+    def check_identity(self, identity: Path | None) -> None:
+        """An encrypted backup needs the identity: ``ConfigError`` (exit 2) before anything runs."""
+        if self.encrypted and identity is None:
+            raise ConfigError(
+                f"{self.name} is encrypted: restoring it needs {IDENTITY_VARIABLE}",
+                hint=f"set {IDENTITY_VARIABLE} to the age identity (private key) of one of "
+                "its recipients; restore where that key lives",
+            )
 
     def expected_sha256(self) -> str:
         """The digest its ``.sha256`` records; ``VerifyError`` (exit 5) when there is none."""

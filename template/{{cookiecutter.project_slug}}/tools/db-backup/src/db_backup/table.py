@@ -18,12 +18,14 @@ def print_table(rows: Sequence[Sequence[str]], out: TextIO, *, indent: str = "")
 
 
 def describe_type(parsed: BackupName | None) -> str:
-    """``daily``, ``weekly schema``, ``monthly failed``..."""
+    """``daily``, ``weekly schema``, ``daily encrypted``, ``monthly failed``..."""
     if parsed is None:
         return "?"
     words = [parsed.backup_type]
     if parsed.schema_only:
         words.append("schema")
+    if parsed.encrypted:
+        words.append("encrypted")
     if parsed.failed:
         words.append("failed")
     return " ".join(words)

@@ -27,6 +27,7 @@ FEATURES = (
     ("schedule", "Backup type"),
     ("retention", "Retention"),
     ("verify", "Verification"),
+    ("encryption", "Encryption (optional)"),
     ("monitoring", "Monitoring"),
     ("s3", "S3 remote storage (optional)"),
 )
@@ -322,6 +323,27 @@ _ROWS = (
         kind="choice",
         choices=("auto", "always", "never"),
         default="auto",
+    ),
+    # -- encryption ------------------------------------------------------------------------
+    Variable(
+        "BACKUP_AGE_RECIPIENTS",
+        "encryption",
+        "age public keys (`age1...`) and/or SSH public keys, comma-separated: every backup is "
+        "encrypted to each of them (`.sql.gz.age`)",
+        example="age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
+    ),
+    Variable(
+        "BACKUP_AGE_RECIPIENTS_FILE",
+        "encryption",
+        "a recipients file (one public key per line, `#` comments), as `age -R` reads it",
+        example="/etc/db-backup/recipients.txt",
+    ),
+    Variable(
+        "BACKUP_AGE_IDENTITY_FILE",
+        "encryption",
+        "the private key that decrypts backups for `--verify`, `--verify-file`, "
+        "`--verify-remote` and `db-restore.sh`; keep it off the database host",
+        example="/run/secrets/backup_age_identity",
     ),
     # -- monitoring ------------------------------------------------------------------------
     Variable(

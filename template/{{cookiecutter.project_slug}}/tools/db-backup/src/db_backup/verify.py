@@ -18,6 +18,11 @@ passed at the end of the stream. ``BACKUP_VERIFY_RESTORE`` (auto|always|never)
 decides about check 4. A test restore the server cannot carry out (connection
 lost, scratch database not created, privilege missing) is a
 ``DatabaseConnectionError`` (exit 3): it says nothing about the file.
+
+An encrypted backup (age) is decrypted in the same pass with
+``BACKUP_AGE_IDENTITY_FILE``. Without the identity only the checksum and the
+age header can be checked: ``auto`` says so in one warning, ``always`` makes it
+a ``RestoreNotProven`` (exit 5, the file is kept: nothing is wrong with it).
 """
 
 from __future__ import annotations
@@ -28,12 +33,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
-from .backup_stream import Sink, StreamReport, read_backup
+from .backup_stream import Sink, StreamReport, read_backup, read_head, read_sealed
 from .checksums import checksum_path_for, parse_checksum_text
 from .config import VerifySettings
 from .dumpscan import ScanResult
+from .encryption import IDENTITY_VARIABLE, is_sealed
 from .errors import BackupError, DatabaseConnectionError, VerifyError
 from .log import SUCCESS, fields
 
@@ -53,11 +59,20 @@ class VerifyReport:
     size: int
     sha256: str
     compression: str
-    uncompressed_bytes: int
-    scan: ScanResult
+    uncompressed_bytes: int | None  # None: encrypted and not decrypted
+    scan: ScanResult | None
     restore: RestoreReport | None  # None: the test restore was skipped
     restore_skipped: str | None  # why it was skipped
     seconds: float
+    encrypted: bool = False
+
+
+class RestoreNotProven(VerifyError):
+    """``BACKUP_VERIFY_RESTORE=always`` on an encrypted backup without the identity.
+
+    Exit 5 like every failed verification, but the file passed what could be
+    checked: it is kept under its name, never quarantined.
+    """
 
 
 def verify_backup(
@@ -71,7 +86,7 @@ def verify_backup(
     what = "schema-only backup" if schema_only else "backup"
     log.info(f"Verifying {what} {path.name}")
     expected = read_expected_checksum(checksum_path_for(path))
-    return _verify(path, lambda sink: _read(path, expected, sink=sink), connection, settings)
+    return _verify(path, lambda: _open(path), expected, connection, settings)
 
 
 def verify_stored(
@@ -80,22 +95,42 @@ def verify_stored(
     """The same checks on a backup in a store (an S3 object, streamed, never on disk)."""
     log.info(f"Verifying {chosen.address}")
     digest = chosen.expected_sha256()
-
-    def read(sink: Sink | None) -> StreamReport:
-        with contextlib.closing(chosen.store.open(chosen.backup)) as source:
-            return _reported(read_backup(source, chosen.name, digest, sink=sink))
-
-    return _verify(Path(chosen.name), read, connection, settings)
+    return _verify(
+        Path(chosen.name), lambda: chosen.store.open(chosen.backup), digest, connection, settings
+    )
 
 
 def _verify(
     path: Path,
-    read: Callable[[Sink | None], StreamReport],
+    open_source: Callable[[], BinaryIO],
+    expected: str,
     connection: ConnectionInfo,
     settings: VerifySettings,
 ) -> VerifyReport:
-    """Checks 1 to 3 by ``read`` in one pass, its SQL into the test restore when there is one."""
+    """Open the backup and tell encrypted from plain bytes; then check what can be checked."""
     started = time.monotonic()
+    with contextlib.closing(open_source()) as source:
+        head = read_head(source)
+        if is_sealed(head) and settings.identity_file is None:
+            return _verify_sealed(path, source, head, expected, settings, started)
+
+        def read(sink: Sink | None) -> StreamReport:
+            stream = read_backup(
+                source, path.name, expected, sink=sink, identity=settings.identity_file, head=head
+            )
+            return _reported(stream)
+
+        return _verify_stream(path, read, connection, settings, started)
+
+
+def _verify_stream(
+    path: Path,
+    read: Callable[[Sink | None], StreamReport],
+    connection: ConnectionInfo,
+    settings: VerifySettings,
+    started: float,
+) -> VerifyReport:
+    """Checks 1 to 3 by ``read`` in one pass, its SQL into the test restore when there is one."""
     # A test restore that cannot happen is reported only after checks 1 to 3, which
     # come first: a damaged file is a damaged file whoever may create databases.
     deferred: BackupError | None = None
@@ -135,25 +170,77 @@ def _verify(
         restore=report,
         restore_skipped=restore_skipped,
         seconds=seconds,
+        encrypted=stream.encrypted,
     )
 
 
-def _read(path: Path, expected: str, *, sink: Sink | None) -> StreamReport:
-    """Checks 1 to 3 in one pass over the file; the SQL also goes to ``sink``."""
+def _open(path: Path) -> BinaryIO:
+    """The backup file for reading; ``VerifyError`` (check 1) when it cannot be read."""
     try:
-        source = path.open("rb")
+        return path.open("rb")
     except FileNotFoundError:
         raise VerifyError(f"checksum: {path} does not exist") from None
     except OSError as exc:
         raise VerifyError(f"checksum: cannot read {path}: {exc.strerror}") from None
-    with source:
-        return _reported(read_backup(source, path.name, expected, sink=sink))
+
+
+def _verify_sealed(
+    path: Path,
+    source: BinaryIO,
+    head: bytes,
+    expected: str,
+    settings: VerifySettings,
+    started: float,
+) -> VerifyReport:
+    """An encrypted backup without the identity: its checksum and age header only."""
+    sealed = read_sealed(source, path.name, expected, head)
+    log.info(f"verify: checksum ok (sha256 {sealed.sha256[:16]}...)")
+    log.info(
+        f"verify: encrypted with age for {sealed.recipients} recipient(s); "
+        f"decrypting it needs {IDENTITY_VARIABLE}"
+    )
+    reason = f"encrypted and no {IDENTITY_VARIABLE}"
+    if settings.restore_mode == "always":
+        raise RestoreNotProven(
+            f"test restore: not possible: {path.name} is encrypted and {IDENTITY_VARIABLE} "
+            "is not set (BACKUP_VERIFY_RESTORE=always)",
+            hint=f"run verify where the identity lives with {IDENTITY_VARIABLE} set, or set "
+            "BACKUP_VERIFY_RESTORE=auto to check only the checksum and the age header here",
+        )
+    if settings.restore_mode == "auto":
+        log.warning(
+            f"verify: test restore skipped: {path.name} is encrypted and the test restore "
+            f"needs the age identity in {IDENTITY_VARIABLE} (checked here: checksum and age "
+            "header; BACKUP_VERIFY_RESTORE=always makes this an error)"
+        )
+    seconds = time.monotonic() - started
+    log.log(
+        SUCCESS,
+        f"Backup verification passed: {path.name} (checksum, age header; decryption, "
+        f"decompression, completeness and test restore need {IDENTITY_VARIABLE}) "
+        f"({seconds:.1f} s)",
+        extra=fields(checks="checksum,age-header", seconds=round(seconds, 3)),
+    )
+    return VerifyReport(
+        path=path,
+        size=sealed.size,
+        sha256=sealed.sha256,
+        compression="unknown (encrypted)",
+        uncompressed_bytes=None,
+        scan=None,
+        restore=None,
+        restore_skipped=reason,
+        seconds=seconds,
+        encrypted=True,
+    )
 
 
 def _reported(stream: StreamReport) -> StreamReport:
     """Log what checks 1 to 3 found."""
     scan = stream.scan
     log.info(f"verify: checksum ok (sha256 {stream.sha256[:16]}...)")
+    if stream.encrypted:
+        log.info("verify: decrypted with the age identity")
     log.info(
         f"verify: decompressed {scan.bytes_scanned} bytes: complete dump "
         f"(pg_dump {scan.pg_dump_version or 'unknown version'}), {len(scan.rows)} tables "
@@ -225,22 +312,48 @@ def _restore_decision(connection: ConnectionInfo, settings: VerifySettings) -> s
         return "BACKUP_VERIFY_RESTORE=never"
     from .restore import REQUIRED_PRIVILEGE, may_create_databases
 
-    if may_create_databases(connection):
-        return None
-    reason = (
-        f"role {connection.user} lacks the {REQUIRED_PRIVILEGE} privilege needed for a "
-        "scratch database"
-    )
+    if not may_create_databases(connection):
+        return _cannot_restore(
+            settings,
+            f"role {connection.user} lacks the {REQUIRED_PRIVILEGE} privilege needed for a "
+            "scratch database",
+            f"grant it with ALTER ROLE {connection.user} {REQUIRED_PRIVILEGE}",
+            f"no {REQUIRED_PRIVILEGE} privilege",
+        )
+    owners = _foreign_owners(connection) if settings.keep_ownership else []
+    if owners:
+        shown = ", ".join(owners[:5]) + (f" and {len(owners) - 5} more" if len(owners) > 5 else "")
+        return _cannot_restore(
+            settings,
+            f"role {connection.user} cannot give objects back to their owners ({shown}): "
+            "only a superuser can",
+            "run the backup as a superuser or the owner of every object, or set "
+            "BACKUP_OWNERSHIP=drop",
+            "objects owned by other roles",
+        )
+    return None
+
+
+def _cannot_restore(settings: VerifySettings, reason: str, fix: str, short: str) -> str:
+    """``always``: exit 3 (the server's rule, not the file's fault; a new backup is kept).
+    ``auto``: a warning, and the test restore is skipped."""
     if settings.restore_mode == "always":
-        # The server's rule, not the file's fault: exit 3, and a new backup is kept.
         raise DatabaseConnectionError(
             f"test restore: not possible: {reason}",
-            hint=f"ALTER ROLE {connection.user} {REQUIRED_PRIVILEGE}, or set "
-            "BACKUP_VERIFY_RESTORE=auto to verify without the test restore",
+            hint=f"{fix}, or set BACKUP_VERIFY_RESTORE=auto to verify without the test restore",
         )
     log.warning(
         f"verify: test restore skipped: {reason} "
-        f"(grant it with ALTER ROLE {connection.user} {REQUIRED_PRIVILEGE}; "
-        "BACKUP_VERIFY_RESTORE=always makes this an error)"
+        f"({fix}; BACKUP_VERIFY_RESTORE=always makes this an error)"
     )
-    return f"no {REQUIRED_PRIVILEGE} privilege"
+    return short
+
+
+def _foreign_owners(connection: ConnectionInfo) -> list[str]:
+    from . import psql
+    from .ownership import foreign_owners
+
+    try:
+        return foreign_owners(connection, timeout=connection.connect_timeout + 30)
+    except (psql.PsqlFailed, psql.PsqlTimeout) as exc:
+        raise DatabaseConnectionError(f"test restore: reading the owners failed: {exc}") from None

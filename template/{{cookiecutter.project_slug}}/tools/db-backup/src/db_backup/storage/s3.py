@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, cast
 
 from ..checksums import parse_checksum_text
 from ..compression import EXTENSIONS, codec_for_name
+from ..encryption import AGE_SUFFIX
 from ..errors import UploadError
 from ..log import SUCCESS, fields
 from ..naming import BACKUP_TYPES, CHECKSUM_SUFFIX, FAILED_SUFFIX, parse_backup_name
@@ -361,6 +362,7 @@ class S3Store:
         if not any(obj.key == self.settings.type_prefix(t) + name for t in BACKUP_TYPES):
             return False
         base = name[: -len(FAILED_SUFFIX)] if name.endswith(FAILED_SUFFIX) else name
+        base = base.removesuffix(AGE_SUFFIX)  # an encrypted backup is a backup too
         return any(base.endswith(ext) for ext in EXTENSIONS.values())
 
     def _list(self, folder: str) -> Iterator[dict[str, Any]]:
