@@ -6,6 +6,7 @@ A stdlib HTTP server on 127.0.0.1 records every request the tool makes.
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.backup_support import backups_in
-from tests.helpers import describe, run_tool
+from tests.helpers import describe, program_dir, run_tool
 from tests.services._net import free_port
 from tests.services.postgres import PostgresServer
 
@@ -188,3 +189,43 @@ def test_unreachable_receivers_keep_the_exit_code_and_cost_seconds(
     assert all(CHECK[6:] not in w for w in warnings)
     # Each notification: a refused connection, half a second, a second refusal.
     assert took < 20, f"notifications to a dead port took {took:.1f} s"
+
+
+def test_apprise_sends_a_message_on_failure_only(
+    baked_project: Path, postgres: PostgresServer, small_db: str, receiver: Receiver
+) -> None:
+    """BACKUP_NOTIFY_URLS through apprise (its json:// target here): nothing for a good run,
+    one message with the error and the log lines for a failed one."""
+    pytest.importorskip("apprise", reason="apprise (the notification extra) is not installed")
+    notify = {"BACKUP_NOTIFY_URLS": receiver.url.replace("http://", "json://") + "/apprise"}
+    good = run_tool(baked_project, [], {**postgres.env(small_db), **notify})
+    assert good.returncode == 0, describe(good)
+    assert receiver.requests == []
+    bad = run_tool(baked_project, [], {**postgres.env(small_db, password="nope-nope"), **notify})
+    assert bad.returncode == 3, describe(bad)
+    (request,) = receiver.requests
+    assert (request.method, request.path) == ("POST", "/apprise")
+    message = json.loads(request.body)
+    assert message["type"] == "failure"
+    assert message["title"].startswith(f"FAILED: backup of {small_db} (daily) failed with exit 3")
+    assert "[ERROR]" in message["message"] and "nope-nope" not in message["message"]
+
+
+def test_notify_urls_without_apprise_exit_2_naming_it(
+    baked_project: Path, postgres: PostgresServer, small_db: str, tmp_path: Path
+) -> None:
+    """Run by a python3 that lacks apprise: exit 2 with one line saying what to install."""
+    system = Path("/usr/bin/python3")
+    if not system.is_file():
+        pytest.skip("no system python3 to run the tool without apprise")
+    probe = subprocess.run([str(system), "-c", "import apprise"], capture_output=True, check=False)
+    if probe.returncode == 0:
+        pytest.skip("the system python3 has apprise: no python3 without it to test with")
+    path = program_dir(tmp_path / "bin", python=False, links={"python3": str(system)})
+    env = {**postgres.env(small_db), "PATH": path, "BACKUP_NOTIFY_URLS": "ntfy://ntfy.sh/topic"}
+    result = run_tool(baked_project, [], env)
+    assert result.returncode == 2, describe(result)
+    (line,) = result.stderr.splitlines()
+    assert "[ERROR] BACKUP_NOTIFY_URLS needs the Python package apprise" in line
+    assert "apt-get install apprise" in line
+    assert backups_in(baked_project / "backups") == []

@@ -174,6 +174,7 @@ def test_schedule_comes_from_the_flag_or_backup_schedule() -> None:
         (["--schedule", "--verify", "--type=daily"], {}, ["--verify", "--type=daily", "--once"]),
         ([], {"BACKUP_TYPE": "weekly"}, ["--once"]),
         (["-v", "--schema-only"], {}, ["-v", "--schema-only", "--type=auto", "--once"]),
+        (["--schedule=@daily", "--verify-remote"], {}, ["--verify-remote", "--once"]),
     ],
 )
 def test_scheduled_runs_get_the_other_flags(

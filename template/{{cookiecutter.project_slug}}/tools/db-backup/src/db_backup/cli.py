@@ -275,8 +275,8 @@ def run_scheduler(
 
 
 def scheduled_arguments(command: Command, env: Mapping[str, str]) -> list[str]:
-    """The flags of each scheduled run: as given, less ``--schedule``, plus ``--once``;
-    ``--type=auto`` unless ``--type`` or ``BACKUP_TYPE`` says otherwise."""
+    """The flags of each scheduled run: as given, less ``--schedule``, plus ``--once``; a
+    backup gets ``--type=auto`` unless ``--type`` or ``BACKUP_TYPE`` says otherwise."""
     arguments: list[str] = []
     tokens = iter(command.argv)
     for token in tokens:
@@ -287,7 +287,8 @@ def scheduled_arguments(command: Command, env: Mapping[str, str]) -> list[str]:
             continue
         if not token.startswith("--schedule="):
             arguments.append(token)
-    if command.options.backup_type is None and not env.get("BACKUP_TYPE", "").strip():
+    typed = command.options.backup_type or env.get("BACKUP_TYPE", "").strip()
+    if command.options.mode == "backup" and not typed:
         arguments.append("--type=auto")
     return [*arguments, "--once"]
 
