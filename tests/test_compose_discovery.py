@@ -212,7 +212,33 @@ def test_backup_service_copies_credentials_and_joins_internal_networks(tmp_path:
     assert service["depends_on"] == {"db": {"condition": "service_started"}}
     assert service["working_dir"] == "/project"
     assert service["volumes"] == [".:/project:ro", "./backups:/backups"]
-    assert service["profiles"] == ["backup"]
+    assert "profiles" not in service  # docker compose up starts it
+
+
+def test_backup_service_runs_the_scheduler_with_a_healthcheck(tmp_path: Path) -> None:
+    """It stays up as the scheduler (BACKUP_SCHEDULE from .env, @daily by default), restarts
+    with Docker, is healthy only while --check passes, and writes backups into the host
+    folder as BACKUP_UID:BACKUP_GID."""
+    service = service_for(tmp_path, "services:\n  db:\n    image: postgres:16\n")
+    assert service["command"] == ["--schedule=${BACKUP_SCHEDULE:-@daily}", "--verify"]
+    assert service["restart"] == "unless-stopped"
+    assert service["user"] == "${BACKUP_UID:-1000}:${BACKUP_GID:-1000}"
+    assert service["healthcheck"] == {
+        "test": ["CMD", "python3", "-m", "db_backup", "--check"],
+        "interval": "5m",
+        "timeout": "1m",
+        "start_period": "15m",
+        "retries": 2,
+    }
+
+
+def test_backup_service_writing_into_a_named_volume_keeps_the_image_user(tmp_path: Path) -> None:
+    """A named volume is not the developer's folder: no user, so the service can write to it."""
+    service = service_for(
+        tmp_path, "services:\n  db:\n    image: postgres:16\n", backups_source="pgdumps"
+    )
+    assert "user" not in service
+    assert service["volumes"][-1] == "pgdumps:/backups"
 
 
 def test_backup_service_with_an_unknown_major_uses_the_dockerfile_default(tmp_path: Path) -> None:

@@ -278,7 +278,10 @@ def test_new_project_gets_compose_env_example_and_gitignore(
     assert "stay in the project's own settings" not in out
     assert "(new project)" in out
     assert "compose.yml: created with a postgres service" in out
-    assert "first backup:  docker compose --profile backup run --rm db-backup --verify" in out
+    assert "first backup:  docker compose run --rm db-backup --once --verify" in out
+    assert "schedule:      docker compose up -d db-backup" in out
+    assert "./backups: created (mode 0700) for db-backup" in out
+    assert stat.S_IMODE((project / "backups").stat().st_mode) == 0o700
 
 
 def test_shipped_scripts_get_their_run_bit(project: Path) -> None:

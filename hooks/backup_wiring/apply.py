@@ -18,7 +18,7 @@ from typing import Any
 from . import adopted_database, env_text, template_files
 from .choices import Choices
 from .compose_discovery import compose_files
-from .compose_wiring import ComposeWiring, primary, run_command
+from .compose_wiring import ComposeWiring, compose_command, primary, run_command
 from .report import Report
 from .text_edit import CannotMerge, read_text
 
@@ -170,13 +170,20 @@ class Wiring:
         if main is not None and self.choices.add_service:
             command, folder = run_command(main.path), "/backups"
             restore = f"{command} restore"
+            once = f"{command} --once"
+            schedule = (
+                f"{compose_command(main.path)} up -d db-backup   "
+                "(BACKUP_SCHEDULE in .env, default @daily)"
+            )
         else:
             command, folder = "scripts/db-backup.sh", "backups"
             restore = "scripts/db-restore.sh"
+            once = command
+            schedule = f"17 3 * * * cd {self.project} && {command} --type=auto --verify"
         self.report.next_steps += [
-            f"first backup:  {command} --verify",
+            f"first backup:  {once} --verify",
             f"check it:      {command} --list   (then --verify-file {folder}/<name>)",
-            f"schedule:      17 3 * * * cd {self.project} && {command} --type=auto --verify",
+            f"schedule:      {schedule}",
             f"restore drill: {restore} --dry-run   (then without --dry-run: a new database)",
         ]
 

@@ -6,6 +6,11 @@ as its working directory, so the tool reads the same settings files, in the same
 as ``scripts/db-backup.sh`` on the host; ``environment:`` adds only what differs in the
 container (where the server is, where backups go) and the database service's own
 ``POSTGRES_*`` values. It joins the database service's networks.
+
+It stays up as the tool's scheduler (``BACKUP_SCHEDULE`` from ``.env``), restarted with
+Docker, and is healthy while the newest good backup is younger than ``BACKUP_MAX_AGE``.
+Backups in a host folder are written as ``BACKUP_UID:BACKUP_GID``, so the developer who
+owns the project can read them without root.
 """
 
 from __future__ import annotations
@@ -28,6 +33,21 @@ LOCAL_BACKUPS = "./backups"
 COPIED_PREFIX = "POSTGRES_"
 NOT_COPIED = frozenset({"POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_INITDB_ARGS"})
 PLAIN = re.compile(r"[A-Za-z0-9_./@-][A-Za-z0-9_./:@-]*")
+# The scheduler's flags; BACKUP_SCHEDULE comes from .env (or the shell) when compose starts.
+SCHEDULE_COMMAND = '["--schedule=${BACKUP_SCHEDULE:-@daily}", "--verify"]'
+HOST_USER = '"${BACKUP_UID:-1000}:${BACKUP_GID:-1000}"'
+HEALTHCHECK = (
+    ("test", '["CMD", "python3", "-m", "db_backup", "--check"]'),
+    ("interval", "5m"),
+    ("timeout", "1m"),
+    ("start_period", "15m"),
+    ("retries", "2"),
+)
+
+
+def is_host_folder(source: str) -> bool:
+    """A bind mount of a host path (not a named volume)."""
+    return source.startswith((".", "/", "~", "$"))
 
 
 def scalar(value: str | None) -> str:
@@ -50,7 +70,7 @@ class BackupService:
     database: DatabaseService
     backups_source: str = LOCAL_BACKUPS
     env_files: tuple[str, ...] = ()  # BACKUP_ENV_FILES for this file's database
-    run_command: str = "docker compose --profile backup run --rm db-backup"
+    run_command: str = "docker compose run --rm db-backup"
 
     @property
     def host(self) -> str:
@@ -79,11 +99,21 @@ class BackupService:
         """The service as 2-space YAML lines under ``services:``, with a short comment."""
         database = self.database
         condition = "service_healthy" if database.healthcheck else "service_started"
+        host_folder = is_host_folder(self.backups_source)
         lines = [
             "  # Backups of service " + database.name + " (see tools/db-backup/README.md):",
-            "  #   " + self.run_command + " --verify",
+            "  # a backup at each time of BACKUP_SCHEDULE (.env; default @daily), verified;",
+            "  # healthy while the newest good backup is younger than BACKUP_MAX_AGE.",
+            "  # One backup now: " + self.run_command + " --once --verify",
             "  # Reads the project's settings (read-only, as scripts/db-backup.sh does);",
             "  # the values below win over them.",
+        ]
+        if host_folder:
+            lines.append(
+                f"  # Files in {self.backups_source} belong to BACKUP_UID:BACKUP_GID (.env; "
+                "default 1000:1000)."
+            )
+        lines += [
             f"  {SERVICE_NAME}:",
             "    build:",
             "      context: .",
@@ -91,9 +121,10 @@ class BackupService:
         ]
         if database.server.major is not None:
             lines += ["      args:", f'        PG_MAJOR: "{database.server.major}"']
+        lines += [f"    command: {SCHEDULE_COMMAND}", "    restart: unless-stopped"]
+        if host_folder:
+            lines.append(f"    user: {HOST_USER}")
         lines += [
-            "    profiles:",
-            "      - backup",
             "    depends_on:",
             f"      {scalar(database.name)}:",
             f"        condition: {condition}",
@@ -101,6 +132,8 @@ class BackupService:
             "    environment:",
         ]
         lines += [f"      {name}: {scalar(value)}" for name, value in self.environment()]
+        lines.append("    healthcheck:")
+        lines += [f"      {key}: {value}" for key, value in HEALTHCHECK]
         if database.network_mode is not None:
             lines.append(f"    network_mode: {scalar(database.network_mode)}")
         elif database.networks:

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import compose_discovery
 from .adopted_database import usable_env_files
-from .backup_service import LOCAL_BACKUPS, SERVICE_NAME, BackupService
+from .backup_service import LOCAL_BACKUPS, SERVICE_NAME, BackupService, is_host_folder
 from .choices import Choices
 from .compose_discovery import DatabaseService, uses_default_name
 from .compose_text import add_service, load_data
@@ -34,10 +34,14 @@ class Wired:
     database: DatabaseService
 
 
+def compose_command(path: Path) -> str:
+    """``docker compose``, naming this compose file unless compose reads it by default."""
+    return "docker compose" if uses_default_name(path) else f"docker compose -f {path.name}"
+
+
 def run_command(path: Path) -> str:
-    """The command that runs the backup service of this compose file."""
-    files = "" if uses_default_name(path) else f"-f {path.name} "
-    return f"docker compose {files}--profile backup run --rm {SERVICE_NAME}"
+    """The command that runs the backup tool once in this compose file's service."""
+    return f"{compose_command(path)} run --rm {SERVICE_NAME}"
 
 
 def primary(wired: list[Wired]) -> Wired | None:
@@ -52,7 +56,7 @@ def primary(wired: list[Wired]) -> Wired | None:
 
 def is_named_volume(source: str | None) -> bool:
     """A named volume, not a bind mount of a host path."""
-    return bool(source) and not str(source).startswith((".", "/", "~", "$"))
+    return bool(source) and not is_host_folder(str(source))
 
 
 def describe(service: BackupService) -> str:
@@ -156,6 +160,17 @@ class ComposeWiring:
             return
         item.path.write_bytes(merged.encode("utf-8"))
         self.report.compose.append(f"{name}: added service db-backup ({describe(service)})")
+        self.make_backups_folder(service)
+
+    def make_backups_folder(self, service: BackupService) -> None:
+        """Create ./backups (mode 0700) as the user applying the template: left to Docker,
+        it would belong to root and the service's user could not write to it."""
+        if service.backups_source != LOCAL_BACKUPS:
+            return
+        folder = self.project / LOCAL_BACKUPS
+        if not folder.exists():
+            folder.mkdir(mode=0o700)
+            self.report.compose.append(f"{LOCAL_BACKUPS}: created (mode 0700) for db-backup")
 
     def check_server_versions(self) -> None:
         """Warn where the server's major is unknown; say where its image is Alpine-based."""

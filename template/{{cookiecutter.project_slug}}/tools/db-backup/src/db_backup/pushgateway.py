@@ -21,7 +21,7 @@ from .errors import ConfigError
 log = logging.getLogger(__name__)
 
 JOB = "db_backup"
-TIMEOUT_SECONDS = 10
+TIMEOUT_SECONDS = 5
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 

@@ -366,7 +366,6 @@ _ROWS = (
         "Prometheus Pushgateway the same metrics are pushed to after every run "
         "(group `job=db_backup`, `database`); a failed push is a warning",
         example="http://pushgateway.monitoring:9091",
-        secret=True,
     ),
     Variable(
         "BACKUP_MAX_AGE",
