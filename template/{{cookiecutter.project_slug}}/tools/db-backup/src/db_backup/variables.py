@@ -542,17 +542,6 @@ _ROWS = (
         example="1000",
     ),
     Variable(
-        "BACKUP_S3_MAX_PARTS",
-        "s3",
-        "the store's limit of parts per multipart upload (Scaleway, some Ceph: 1000); "
-        "the part size grows so a backup fits",
-        kind="int",
-        minimum=1,
-        maximum=10_000,
-        default="10000",
-        example="1000",
-    ),
-    Variable(
         "AWS_REGION",
         "s3",
         "the bucket's region when `BACKUP_S3_REGION` is unset (`AWS_DEFAULT_REGION` after it)",

@@ -28,7 +28,6 @@ from ..progress import Progress, transfer_subscriber
 from .base import StoredBackup
 from .s3_errors import Target, translate
 from .s3_retry import RetryBudget
-from .s3_retry import RetryBudget
 from .s3_settings import MIB, S3Settings
 
 __all__ = ["S3Settings", "S3Store"]
@@ -57,9 +56,6 @@ class S3Store:
         self.settings = settings
         self._clients: dict[str, Any] = {}  # boto3 clients: untyped library objects
         self._proven: set[Path] = set()
-        # A backup run makes its store once it holds the lock: multipart uploads of
-        # this database begun before then belong to earlier runs.
-        self.opened = dt.datetime.now(dt.timezone.utc)
         # A backup run makes its store once it holds the lock: multipart uploads of
         # this database begun before then belong to earlier runs.
         self.opened = dt.datetime.now(dt.timezone.utc)
@@ -93,49 +89,6 @@ class S3Store:
         except Exception as exc:
             raise translate(exc, step) from exc
         log.info(f"S3 preflight passed: {s.url(s.prefix)} is listable and writable")
-
-    def abort_stale_uploads(self, database: str) -> int:
-        """Abort ``database``'s multipart uploads that earlier runs left unfinished.
-
-        A run killed mid-upload leaves its parts in the bucket, billed but in no
-        listing. Only uploads begun before this store was made (under the run's
-        lock) whose key is one of ``database``'s backup names under
-        ``${prefix}${type}/`` are aborted; other databases' uploads are never
-        touched. Returns how many were aborted; a failure is only a warning.
-        """
-        s = self.settings
-        aborted = 0
-        folder = s.prefix
-        try:
-            client = self._client("cleanup")
-            for backup_type in BACKUP_TYPES:
-                folder = s.type_prefix(backup_type)
-                pages = client.get_paginator("list_multipart_uploads").paginate(
-                    Bucket=s.bucket, Prefix=folder
-                )
-                for upload in (u for page in pages for u in page.get("Uploads", [])):
-                    name = str(upload.get("Key", ""))[len(folder) :]
-                    if "/" in name or parse_backup_name(database, name) is None:
-                        continue
-                    if _aware(upload["Initiated"]) >= self.opened:
-                        continue
-                    client.abort_multipart_upload(
-                        Bucket=s.bucket, Key=folder + name, UploadId=upload["UploadId"]
-                    )
-                    aborted += 1
-        except Exception as exc:
-            target = Target("unfinished upload cleanup", s.bucket, folder, s.endpoint_url)
-            error = translate(exc, target)
-            log.warning(f"{error.msg} (unfinished multipart uploads of earlier runs may remain)")
-        if aborted:
-            log.info(
-                f"aborted {aborted} unfinished multipart upload{'s' if aborted > 1 else ''} "
-                f"of earlier runs of {database} under {s.url(s.prefix)}",
-                extra=fields(event="s3_stale_uploads_aborted", bucket=s.bucket, count=aborted),
-            )
-        else:
-            log.debug(f"no unfinished multipart uploads of earlier runs under {s.url(s.prefix)}")
-        return aborted
 
     def abort_stale_uploads(self, database: str) -> int:
         """Abort ``database``'s multipart uploads that earlier runs left unfinished.
