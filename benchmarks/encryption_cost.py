@@ -11,8 +11,9 @@ harness's service), bakes a project, makes an age key with ``age-keygen``, then 
 * ``--verify-file`` of each without the test restore (checks 1-3: checksum, decryption,
   decompression, completeness)
 
-and prints each encrypted figure against the plain one, plus the peak RSS of the verifying
-Python process.
+and prints each encrypted figure against the plain one, in wall-clock seconds and in CPU
+seconds of every process the run started (less sensitive to a busy machine), plus the
+peak RSS of the verifying Python process.
 
 Usage: python benchmarks/encryption_cost.py [--orders N] [--runs N]
 """
@@ -31,7 +32,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from backup_overhead import DATABASE, bake, build_database, timed  # noqa: E402
+from backup_overhead import DATABASE, Run, bake, build_database, timed  # noqa: E402
 
 sys.path.insert(0, str(HERE.parent))
 from tests.services.postgres import postgres_service  # noqa: E402
@@ -70,61 +71,63 @@ def main() -> None:
             "BACKUP_AGE_RECIPIENTS": recipient,
         }
 
-        backup_runs: dict[str, list[float]] = {"plain": [], "sealed": []}
+        runs: dict[str, list[Run]] = {}
+
+        def record(key: str, run: Run) -> None:
+            runs.setdefault(key, []).append(run)
+
         for _ in range(args.runs):
             for kind, env in (("plain", plain_env), ("sealed", sealed_env)):
                 shutil.rmtree(env["BACKUP_DIR"], ignore_errors=True)
-                backup_runs[kind].append(timed([tool], env).wall)
+                record(f"{kind} backup", timed([tool], env))
         (plain,) = sorted((work / "plain").glob("*.sql.gz"))
         (sealed,) = sorted((work / "sealed").glob("*.sql.gz.age"))
         print(
             f"database {db_bytes / 2**20:.0f} MiB, backup {plain.stat().st_size / 2**20:.2f} MiB "
             f"plain, {sealed.stat().st_size / 2**20:.2f} MiB encrypted"
         )
-
-        verify_runs: dict[str, list[float]] = {}
-        peak_rss: dict[str, int] = {}
         for mode in ("always", "never"):
-            for kind, backup, env in (("plain", plain, plain_env), ("sealed", sealed, sealed_env)):
-                env = {
-                    **env,
-                    "BACKUP_VERIFY_RESTORE": mode,
-                    "BACKUP_AGE_IDENTITY_FILE": str(identity),
-                }
-                key = f"{kind} {mode}"
-                runs = [
-                    timed([tool, "--verify-file", str(backup)], env, True) for _ in range(args.runs)
-                ]
-                verify_runs[key] = [run.wall for run in runs]
-                peak_rss[key] = max(run.peak_rss_kib for run in runs)
+            for _ in range(args.runs):
+                for kind, backup, env in (
+                    ("plain", plain, plain_env),
+                    ("sealed", sealed, sealed_env),
+                ):
+                    env = {
+                        **env,
+                        "BACKUP_VERIFY_RESTORE": mode,
+                        "BACKUP_AGE_IDENTITY_FILE": str(identity),
+                    }
+                    record(f"{kind} {mode}", timed([tool, "--verify-file", str(backup)], env, True))
 
         rows = [
-            ("backup (no --verify)", backup_runs["plain"], backup_runs["sealed"]),
-            (
-                "--verify-file with the test restore",
-                verify_runs["plain always"],
-                verify_runs["sealed always"],
-            ),
-            (
-                "--verify-file checks 1-3 (no test restore)",
-                verify_runs["plain never"],
-                verify_runs["sealed never"],
-            ),
+            ("backup (no --verify)", "backup"),
+            ("--verify-file with the test restore", "always"),
+            ("--verify-file checks 1-3 (no test restore)", "never"),
         ]
-        print(f"\n{'':44} {'plain s':>9} {'encrypted s':>12} {'ratio':>7}")
-        for label, plain_runs, sealed_runs in rows:
-            p, s = statistics.median(plain_runs), statistics.median(sealed_runs)
-            print(f"{label:<44} {p:9.2f} {s:12.2f} {s / p:7.3f}")
+        print(
+            f"\n{'':44} {'plain s':>8} {'encr. s':>8} {'ratio':>6}"
+            f" {'plain cpu':>10} {'encr. cpu':>10} {'ratio':>6}"
+        )
+        for label, key in rows:
+            plain_runs, sealed_runs = runs[f"plain {key}"], runs[f"sealed {key}"]
+            p = statistics.median(r.wall for r in plain_runs)
+            e = statistics.median(r.wall for r in sealed_runs)
+            pc = statistics.median(r.cpu for r in plain_runs)
+            ec = statistics.median(r.cpu for r in sealed_runs)
+            print(
+                f"{label:<44} {p:8.2f} {e:8.2f} {e / p:6.3f} {pc:10.2f} {ec:10.2f} {ec / pc:6.3f}"
+            )
         print(
             "\npeak RSS of the verifying Python process (MiB): "
-            + ", ".join(f"{key} {kib / 1024:.1f}" for key, kib in peak_rss.items())
+            + ", ".join(
+                f"{key} {max(r.peak_rss_kib for r in found) / 1024:.1f}"
+                for key, found in runs.items()
+                if "backup" not in key
+            )
         )
         print(
-            "runs: "
-            + "; ".join(
-                f"{label}: plain {[round(x, 2) for x in p]} encrypted {[round(x, 2) for x in s]}"
-                for label, p, s in rows
-            )
+            "wall seconds per run: "
+            + "; ".join(f"{key} {[round(r.wall, 2) for r in found]}" for key, found in runs.items())
         )
         server.drop_database(DATABASE)
 

@@ -151,14 +151,31 @@ def leaks_in(directory: Path, marker: bytes) -> list[str]:
     return leaks
 
 
+def unsealed_files(directory: Path) -> list[str]:
+    """Files under ``directory`` (checksums and locks aside) that do not start as age output."""
+    found = []
+    for path in directory.rglob("*"):
+        if path.name.endswith((".sha256", ".lock")) or not path.is_file():
+            continue
+        try:
+            head = path.read_bytes()[: len(AGE_HEADER)]
+        except FileNotFoundError:  # renamed or removed while looking
+            continue
+        if not AGE_HEADER.startswith(head):  # a file being written may hold less so far
+            found.append(path.name)
+    return found
+
+
 def bucket_leaks(s3: S3Endpoint, bucket: str, marker: bytes) -> list[str]:
     """Objects in ``bucket`` whose bytes hold the marker or that are compressed plaintext."""
     client = s3.client()
-    return [
-        key
-        for key in s3.list_keys(bucket)
-        if plaintext_found(client.get_object(Bucket=bucket, Key=key)["Body"].read(), marker)
-    ]
+    leaks = []
+    for key in s3.list_keys(bucket):
+        data = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        plain = not key.endswith(".sha256") and not data.startswith(AGE_HEADER)
+        if plain or plaintext_found(data, marker):
+            leaks.append(key)
+    return leaks
 
 
 def restore_by_hand(postgres: PostgresServer, backup: Path, identity: Path, target: str) -> None:
@@ -230,13 +247,17 @@ def test_an_encrypted_pagila_backup_restores_identical_and_nothing_plain_is_ever
     seen_leaks: set[str] = set()
     while run.poll() is None:  # look at every file while the dump is being written
         seen_leaks.update(leaks_in(backups, marker))
+        seen_leaks.update(unsealed_files(backups))
         seen_leaks.update(bucket_leaks(s3, bucket, marker))
         time.sleep(0.05)
     stdout, stderr = run.communicate()
     assert run.returncode == 0, f"{stdout}\n{stderr}"
     seen_leaks.update(leaks_in(backups, marker))
+    seen_leaks.update(unsealed_files(backups))
     seen_leaks.update(bucket_leaks(s3, bucket, marker))
     assert seen_leaks == set()
+    roles = [p.name for p in backups.iterdir() if ".roles." in p.name]
+    assert all(".roles.sql.age" in n for n in roles), roles
 
     (name,) = encrypted_backups(backups)
     assert name.startswith(f"{source}_daily_") and name.endswith(".sql.gz.age")
@@ -255,7 +276,7 @@ def test_an_encrypted_pagila_backup_restores_identical_and_nothing_plain_is_ever
 
     cleanup.append(f"{source}_restored_*")
     restored = run_restore(
-        baked_project, [], {**env, "BACKUP_AGE_IDENTITY_FILE": str(key.identity)}
+        baked_project, ["--with-roles"], {**env, "BACKUP_AGE_IDENTITY_FILE": str(key.identity)}
     )
     assert restored.returncode == RESTORED, describe(restored)
     assert name in restored.stdout, describe(restored)

@@ -136,6 +136,24 @@ def decrypt_command(identity_file: Path) -> list[str]:
     return [age_program(), "-d", "-i", str(identity_file)]
 
 
+def decrypt_small(data: bytes, identity_file: Path) -> tuple[bytes | None, str | None]:
+    """Decrypt a small file read whole (a roles file): its plaintext, or age's error."""
+    try:
+        done = subprocess.run(
+            decrypt_command(identity_file),
+            input=data,
+            capture_output=True,
+            timeout=CHECK_TIMEOUT_SECONDS,
+            check=False,
+            **child_options(),
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, str(exc)
+    if done.returncode != 0:
+        return None, age_error(done.stderr.decode("utf-8", "replace"))
+    return done.stdout, None
+
+
 def is_sealed(head: bytes) -> bool:
     """Whether bytes start with an age header (binary format)."""
     return head.startswith(AGE_MAGIC)

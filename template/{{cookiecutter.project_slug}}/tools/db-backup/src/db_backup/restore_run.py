@@ -95,7 +95,7 @@ def run_restore(
     logger.info(f"Backup to restore: {chosen.name} ({chosen.address})")
     expected = chosen.expected_sha256()
     identity = settings.verify_settings.identity_file
-    chosen.check_identity(identity)
+    chosen = chosen.with_identity(identity)
     if request.dry_run:
         _dry_run(chosen, expected, target, live if request.replace else None, identity)
         return

@@ -32,6 +32,7 @@ class ChosenBackup:
 
     store: BackupStore
     backup: StoredBackup
+    identity: Path | None = None  # BACKUP_AGE_IDENTITY_FILE, for encrypted backups
 
     @property
     def name(self) -> str:
@@ -48,14 +49,18 @@ class ChosenBackup:
         """Whether its name says it is sealed with age (the bytes decide when it is read)."""
         return self.name.removesuffix(FAILED_SUFFIX).endswith(AGE_SUFFIX)
 
-    def check_identity(self, identity: Path | None) -> None:
-        """An encrypted backup needs the identity: ``ConfigError`` (exit 2) before anything runs."""
+    def with_identity(self, identity: Path | None) -> ChosenBackup:
+        """The same backup with the identity that decrypts it (and its roles file).
+
+        An encrypted backup without one is a ``ConfigError`` (exit 2) before anything runs.
+        """
         if self.encrypted and identity is None:
             raise ConfigError(
                 f"{self.name} is encrypted: restoring it needs {IDENTITY_VARIABLE}",
                 hint=f"set {IDENTITY_VARIABLE} to the age identity (private key) of one of "
                 "its recipients; restore where that key lives",
             )
+        return dataclasses.replace(self, identity=identity)
 
     def expected_sha256(self) -> str:
         """The digest its ``.sha256`` records; ``VerifyError`` (exit 5) when there is none."""

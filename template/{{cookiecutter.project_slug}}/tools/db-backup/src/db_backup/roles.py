@@ -20,9 +20,10 @@ from pathlib import Path
 
 from .atomic import create_exclusive, publish, remove_quietly, write_text_atomic
 from .checksums import checksum_line, checksum_path_for, file_sha256
-from .children import child_options
 from .compression import EXTENSIONS
 from .connection import ConnectionInfo
+from .encryption import Encryption
+from .pipeline import PipelineError, Stage, run_pipeline
 from .tools import find_tool
 
 ROLES_EXTENSION = ".roles.sql"
@@ -71,12 +72,18 @@ class RolesFile:
 
 
 def write_roles_file(
-    connection: ConnectionInfo, backup_path: Path, *, with_passwords: bool
+    connection: ConnectionInfo,
+    backup_path: Path,
+    *,
+    with_passwords: bool,
+    encryption: Encryption | None = None,
 ) -> RolesFile:
     """Write the roles file beside ``backup_path``; ``RolesError`` if pg_dumpall fails.
 
     The output goes from pg_dumpall straight into a hidden temporary file, which is
-    hashed, published under its final name and given its ``.sha256``.
+    hashed, published under its final name and given its ``.sha256``. With
+    ``encryption`` it passes through ``age`` first, as the backup does (``.roles.sql.age``
+    beside a ``.sql.gz.age``): role names and password hashes never reach the disk plain.
     """
     final = backup_path.with_name(roles_filename(backup_path.name))
     temporary = final.with_name(f".{final.name}.partial-{os.getpid()}")
@@ -87,21 +94,19 @@ def write_roles_file(
     try:
         fd = create_exclusive(temporary)
         try:
-            done = subprocess.run(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=fd,
-                stderr=subprocess.PIPE,
-                env=connection.child_env(),
-                check=False,
-                **child_options(),
-            )
+            stages = [Stage(command, "pg_dumpall")]
+            if encryption is not None:
+                stages.append(Stage(encryption.encrypt_command(), "age"))
+            try:
+                run_pipeline(
+                    stages, env=connection.child_env(), stdin=subprocess.DEVNULL, stdout=fd
+                )
+            except PipelineError as exc:
+                lines = [line for line in exc.stderr_tail if line.strip()]
+                raise RolesError(lines[0] if lines else exc.message) from None
             os.fsync(fd)
         finally:
             os.close(fd)
-        if done.returncode != 0:
-            lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise RolesError(lines[0] if lines else f"pg_dumpall exited {done.returncode}")
         _, digest = file_sha256(temporary)
         publish(temporary, final)
         published.append(final)

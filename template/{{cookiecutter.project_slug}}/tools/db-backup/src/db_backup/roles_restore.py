@@ -13,6 +13,7 @@ import hashlib
 import logging
 
 from .databases import Server
+from .encryption import IDENTITY_VARIABLE, decrypt_small, is_sealed
 from .errors import BackupError, ConfigError, RestoreError, VerifyError
 from .restore_source import ChosenBackup
 from .roles import MAX_ROLES_FILE_BYTES, RolesPlan, plan_roles, roles_filename
@@ -43,7 +44,21 @@ def read_roles(chosen: ChosenBackup) -> str:
             f"checksum: {name} does not match its .sha256",
             hint="the roles file changed after it was written; create the roles by hand",
         )
+    if is_sealed(data):  # encrypted with the backup
+        data = _decrypted(data, name, chosen)
     return data.decode("utf-8", "replace")
+
+
+def _decrypted(data: bytes, name: str, chosen: ChosenBackup) -> bytes:
+    """The plaintext of an encrypted roles file (read whole: it is small)."""
+    if chosen.identity is None:
+        raise ConfigError(
+            f"--with-roles: {name} is encrypted: reading it needs {IDENTITY_VARIABLE}"
+        )
+    plaintext, error = decrypt_small(data, chosen.identity)
+    if plaintext is None:
+        raise VerifyError(f"decrypt: {name} does not decrypt with {chosen.identity}: {error}")
+    return plaintext
 
 
 def plan_for(server: Server, text: str) -> RolesPlan:
