@@ -145,12 +145,45 @@ def test_a_run_pushes_its_metrics_and_a_failure_keeps_the_success_time(
     assert pushed[("backup_size_bytes", daily)] == backup.stat().st_size
     assert pushed[("backup_last_success_size_bytes", ())] == backup.stat().st_size
     assert all("database" not in dict(labels) for _, labels in pushed)
+    assert ("backup_last_verified_timestamp", daily) not in pushed  # no --verify
 
     failed = run_tool(baked_project, [], {**env, "PGPASSWORD": "wrong"})
     assert failed.returncode == 3, describe(failed)
     pushed = samples(pushgateway.pushes[1][2])
     assert pushed[("backup_last_run_exit_code", ())] == 3
     assert not [name for name, _ in pushed if "success" in name]
+
+
+def test_a_test_restore_of_verify_is_recorded_as_verified(
+    baked_project: Path,
+    postgres: PostgresServer,
+    database: Callable[..., str],
+    pushgateway: Pushgateway,
+    tmp_path: Path,
+) -> None:
+    """--verify with its test restore sets backup_last_verified_timestamp in the file, and
+    the pushes carry it."""
+    dbname = database("small")
+    metrics = tmp_path / "backup.prom"
+    env = {
+        **postgres.env(dbname),
+        "BACKUP_METRICS_FILE": str(metrics),
+        "BACKUP_PUSHGATEWAY_URL": pushgateway.url,
+        "BACKUP_VERIFY_RESTORE": "always",
+    }
+    result = run_tool(baked_project, ["--verify"], env)
+    assert result.returncode == 0, describe(result)
+    in_file = samples(metrics.read_text())
+    verified = in_file[
+        ("backup_last_verified_timestamp", (("database", dbname), ("type", "daily")))
+    ]
+    assert (
+        verified
+        >= in_file[("backup_last_run_timestamp", (("database", dbname), ("type", "daily")))] - 600
+    )
+    pushed = samples(pushgateway.pushes[-1][2])
+    assert pushed[("backup_last_verified_timestamp", (("type", "daily"),))] == verified
+    assert pushed[("backup_last_run_exit_code", ())] == 0
 
 
 @pytest.fixture

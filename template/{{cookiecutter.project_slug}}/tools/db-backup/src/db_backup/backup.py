@@ -34,7 +34,7 @@ from .errors import (
 from .identifiers import check_file_name_room
 from .lock import BackupLock
 from .log import SUCCESS, JsonValue, fields
-from .metrics import RunMetrics, publish
+from .metrics import RunMetrics, publish, publish_verified
 from .naming import FAILED_SUFFIX, parse_backup_name
 from .server import ServerInfo, probe
 from .storage import BackupStore, LocalStore, s3_store
@@ -236,7 +236,7 @@ def _carry(
         from . import verify
 
         try:
-            verify.verify_backup(
+            report = verify.verify_backup(
                 dump.path,
                 settings.connection,
                 settings.verify_settings,
@@ -254,6 +254,14 @@ def _carry(
             log.warning(f"backup kept, unverified: {dump.path}")
             raise
         verified = True
+        if report.restore is not None and not settings.schema_only:
+            publish_verified(
+                settings.metrics_file,
+                settings.pushgateway_url,
+                settings.connection.dbname,
+                settings.backup_type,
+                time.time(),
+            )
 
     remote_key = None
     if store is not None:

@@ -146,7 +146,7 @@ def publish(run: RunMetrics, path: Path | None, pushgateway_url: str | None) -> 
 def publish_verified(
     path: Path | None, pushgateway_url: str | None, database: str, backup_type: str, when: float
 ) -> None:
-    """Record that a backup of this type passed a test restore (``--verify-remote``).
+    """Record that a backup of this type passed a test restore (``--verify``, ``--verify-remote``).
 
     Only ``backup_last_verified_timestamp`` changes; every other sample is kept.
     """
