@@ -150,6 +150,37 @@ def test_a_2_second_outage_during_the_upload_costs_a_pause_not_the_run(
     )
 
 
+def test_a_2_second_outage_during_a_multipart_upload_costs_the_parts_a_pause(
+    run: Run, postgres: PostgresServer, s3: S3Endpoint, bucket: str
+) -> None:
+    """The endpoint drops everything for 2 s from the first part on: each part has its own
+    retry budget, the upload completes, and the object is the backup."""
+    fill_with_random_text(postgres, run.database, 7)
+    proxy = OutageProxy(endpoint_port(s3), trigger=b"partNumber=", seconds=2)
+    try:
+        result = run(**through(proxy, s3, bucket, BACKUP_S3_PART_SIZE_MB="5"))
+        ended = time.monotonic()
+    finally:
+        proxy.close()
+
+    assert result.returncode == 0, describe(result)
+    assert proxy.dark_from is not None, "the parts went through the proxy"
+    [local] = run.local_backups()
+    key = f"{PREFIX}daily/{local.name}"
+    head = s3.client().head_object(Bucket=bucket, Key=key)
+    assert head["ETag"].strip('"').endswith("-2"), head["ETag"]
+    assert sha256_of_object(s3, bucket, key) == hashlib.sha256(local.read_bytes()).hexdigest()
+    assert unfinished_uploads(s3, bucket) == []
+    lost_parts = [line for line in proxy.dropped if "partNumber=" in line]
+    assert len(lost_parts) >= 2, f"the lost part and a retry while dark: {proxy.dropped}"
+    assert max(attempt for attempt, _ in attempts_and_max(proxy.sdk_headers)) >= 3
+    print(
+        f"\noutage of {proxy.seconds:.0f} s in a 2-part upload survived: "
+        f"{len(proxy.dropped)} requests lost; the run ended "
+        f"{ended - proxy.dark_from:.1f} s after the outage began"
+    )
+
+
 def test_with_retry_seconds_0_an_outage_is_exit_6_after_one_attempt(
     run: Run, s3: S3Endpoint, bucket: str
 ) -> None:
@@ -178,6 +209,40 @@ def test_with_retry_seconds_0_an_outage_is_exit_6_after_one_attempt(
     assert checksum.read_text().split()[0] == hashlib.sha256(local.read_bytes()).hexdigest()
     assert s3.list_keys(bucket, f"{PREFIX}daily/") == []
     print(f"\nexit 6 {ended - proxy.dark_from:.1f} s after the endpoint went away (no retry)")
+
+
+@pytest.mark.parametrize(
+    ("setting", "tried"),
+    [({"BACKUP_S3_RETRY_SECONDS": "3"}, range(2, 20)), ({"BACKUP_S3_MAX_ATTEMPTS": "3"}, [3])],
+    ids=["3-seconds", "3-attempts"],
+)
+def test_retries_end_at_the_time_budget_or_the_attempt_count(
+    run: Run, s3: S3Endpoint, bucket: str, setting: dict[str, str], tried: range | list[int]
+) -> None:
+    """An endpoint that stays away: 3 seconds of retries end before the default 20 attempts
+    are used; 3 attempts are exactly 3 tries of the PUT. Exit 6 either way, the local backup
+    intact and nothing left in the bucket."""
+    proxy = OutageProxy(
+        endpoint_port(s3), trigger=f"PUT /{bucket}/{PREFIX}daily/".encode(), seconds=600
+    )
+    try:
+        result = run(**through(proxy, s3, bucket, **setting))
+        ended = time.monotonic()
+    finally:
+        proxy.close()
+
+    assert result.returncode == 6, describe(result)
+    assert proxy.dark_from is not None
+    [local] = run.local_backups()
+    key = f"{PREFIX}daily/{local.name}"
+    puts = [line for line in proxy.requests if line.startswith(f"PUT /{bucket}/{key} ")]
+    assert len(puts) in tried, puts
+    assert s3.list_keys(bucket, f"{PREFIX}daily/") == []
+    assert unfinished_uploads(s3, bucket) == []
+    print(
+        f"\n{setting}: {len(puts)} PUT attempts, exit 6 "
+        f"{ended - proxy.dark_from:.1f} s after the endpoint went away"
+    )
 
 
 @pytest.mark.parametrize("attempts", ["1", "7"])
