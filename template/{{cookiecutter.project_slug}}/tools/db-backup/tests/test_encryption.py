@@ -138,3 +138,27 @@ def test_a_wrong_identity_is_a_decrypt_failure_after_the_checksum(
 def test_a_malformed_recipient_is_a_config_error_naming_the_setting() -> None:
     with pytest.raises(ConfigError, match="BACKUP_AGE_RECIPIENTS: malformed recipient"):
         check_recipients(Encryption(("age1nonsense",)))
+
+
+@needs_age
+def test_encrypted_bytes_that_are_not_compressed_fail_decompress(key: tuple[Path, str]) -> None:
+    identity, recipient = key
+    stored = sealed(DUMP, recipient)
+    digest = hashlib.sha256(stored).hexdigest()
+    with pytest.raises(VerifyError, match=r"decompress: .* decrypts to neither gzip nor zstd"):
+        read_backup(io.BytesIO(stored), "t.sql.gz.age", digest, identity=identity)
+
+
+@needs_age
+def test_a_large_encrypted_stream_is_read_past_its_first_chunks(key: tuple[Path, str]) -> None:
+    """More than the head: the codec is read from the first chunks, the rest streams."""
+    identity, recipient = key
+    rows = b"".join(b"%d\n" % n for n in range(1_000_000))
+    dump = DUMP.replace(b"1\n2\n", rows)
+    stored = sealed(gzip.compress(dump, compresslevel=1), recipient)
+    assert len(stored) > 1 << 20
+    digest = hashlib.sha256(stored).hexdigest()
+
+    report = read_backup(io.BytesIO(stored), "t.sql.gz.age", digest, identity=identity)
+
+    assert report.scan.rows == {"public.t": 1_000_000} and report.size == len(stored)

@@ -146,6 +146,8 @@ def read_backup(
     if codec is None:
         size, digest = _hash_rest(source, head)
         _check_checksum(name, expected_sha256, digest, size)
+        if sealed:
+            raise VerifyError(f"decompress: {name} decrypts to neither gzip nor zstd data")
         raise VerifyError(
             f"decompress: {name} is neither gzip nor zstd data",
             detail=f"it starts with bytes {head[:8].hex(' ') or '(none: it is empty)'}",
