@@ -75,6 +75,15 @@ def test_every_needs_no_library_and_counts_from_the_previous_slot(
     assert schedule.next_after(start) == start + dt.timedelta(seconds=seconds)
 
 
+def test_every_counts_elapsed_time_across_a_daylight_saving_change() -> None:
+    """One hour after 01:30 CET on the night clocks go forward is 03:30 CEST, an hour later."""
+    berlin = ZoneInfo("Europe/Berlin")
+    before = dt.datetime(2026, 3, 29, 1, 30, tzinfo=berlin)
+    after = parse_schedule("@every 1h").next_after(before)
+    assert after.timestamp() - before.timestamp() == 3600
+    assert (after.hour, after.minute, after.utcoffset()) == (3, 30, dt.timedelta(hours=2))
+
+
 @needs_croniter
 @pytest.mark.parametrize(
     ("text", "after", "expected"),

@@ -41,8 +41,9 @@ class Every:
     seconds: float
 
     def next_after(self, when: dt.datetime) -> dt.datetime:
-        """``when`` plus the interval."""
-        return when + dt.timedelta(seconds=self.seconds)
+        """``when`` plus the interval, in elapsed time (across a daylight saving change too)."""
+        later = when.astimezone(dt.timezone.utc) + dt.timedelta(seconds=self.seconds)
+        return later.astimezone(when.tzinfo)
 
 
 @dataclass(frozen=True)

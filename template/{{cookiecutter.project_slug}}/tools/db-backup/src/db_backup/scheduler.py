@@ -89,10 +89,10 @@ class Scheduler:
             )
 
     def _sleep_until(self, moment: dt.datetime) -> bool:
-        """Wait for ``moment`` (wall clock, so a suspend or a clock change is noticed);
-        False when a signal came first."""
+        """Wait for ``moment`` (compared as Unix time, so a suspend, a clock change or a
+        daylight saving change is noticed); False when a signal came first."""
         while self.stop_signal is None:
-            left = (moment - now_in(self.zone)).total_seconds()
+            left = moment.timestamp() - time.time()
             if left <= 0:
                 return True
             time.sleep(min(POLL_SECONDS, left))
@@ -117,7 +117,7 @@ class Scheduler:
         while code is None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 code = self.child.wait(timeout=POLL_SECONDS)
-            while self.stop_signal is None and now_in(self.zone) >= following:
+            while self.stop_signal is None and time.time() >= following.timestamp():
                 log.warning(
                     f"Skipped the backup for {_when(following)}: the one for {_when(slot)} "
                     "is still running",
@@ -130,9 +130,9 @@ class Scheduler:
 
     def _next_slot(self, after: dt.datetime) -> dt.datetime:
         """The first slot after ``after`` that is still ahead (late slots are not caught up)."""
-        now = now_in(self.zone)
+        now = time.time()
         slot = self.schedule.next_after(after)
-        while slot <= now:
+        while slot.timestamp() <= now:
             slot = self.schedule.next_after(slot)
         return slot
 
