@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from db_backup import notify
 from db_backup.errors import ConfigError
-from db_backup.notify import LogTail, Ping, RunReport, _with, notifier_for, safe_url
+from db_backup.notify import LogTail, Ping, RunReport, _with, deliver, notifier_for, safe_url
 
 
 @pytest.mark.parametrize(
@@ -81,3 +87,83 @@ def test_no_setting_no_notifier_and_bad_urls_are_config_errors() -> None:
             {"BACKUP_WEBHOOK_URL": "http://x/y", "BACKUP_WEBHOOK_ON": "sometimes"},
             RunReport("backup"),
         )
+
+
+@pytest.fixture
+def answering() -> Iterator[tuple[str, list[str], list[int]]]:
+    """A local server answering each request with the next status of ``statuses`` (then 200)."""
+    paths: list[str] = []
+    statuses: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            paths.append(self.path)
+            self.send_response(statuses.pop(0) if statuses else 200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/check/token-abcdef", paths, statuses
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(notify, "TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setattr(notify, "RETRY_DELAY_SECONDS", 0.01)
+
+
+def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+@pytest.mark.usefixtures("quick")
+def test_a_server_error_is_retried_once(
+    answering: tuple[str, list[str], list[int]], caplog: pytest.LogCaptureFixture
+) -> None:
+    url, paths, statuses = answering
+    statuses.extend([503])
+    assert deliver("ping", url)
+    assert len(paths) == 2 and warnings(caplog) == []
+    statuses.extend([500, 502])
+    assert not deliver("ping", url)
+    assert len(paths) == 4
+    (line,) = warnings(caplog)
+    assert line.startswith("ping not delivered to http://127.0.0.1:") and "HTTP 502" in line
+    assert "token-abcdef" not in line
+
+
+@pytest.mark.usefixtures("quick")
+def test_a_refused_request_is_not_retried(
+    answering: tuple[str, list[str], list[int]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 4xx answer says the request is wrong: asking again would not help."""
+    url, paths, statuses = answering
+    statuses.append(404)
+    assert not deliver("webhook", url)
+    assert len(paths) == 1 and "HTTP 404" in warnings(caplog)[0]
+
+
+@pytest.mark.usefixtures("quick")
+def test_a_hung_receiver_costs_one_timeout(caplog: pytest.LogCaptureFixture) -> None:
+    """A server that accepts the connection and never answers: one attempt, then a WARNING."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)  # the kernel completes connections nobody accepts
+        port = listener.getsockname()[1]
+        assert not deliver("ping", f"http://127.0.0.1:{port}/x/secret-path")
+        listener.settimeout(0.2)
+        connections = []
+        with contextlib.suppress(TimeoutError):
+            while True:
+                connections.append(listener.accept()[0])
+        for connection in connections:
+            connection.close()
+    assert len(connections) == 1  # no second attempt after a timeout
+    (line,) = warnings(caplog)
+    assert "no answer within 0.3 s" in line and "secret-path" not in line
