@@ -44,11 +44,12 @@ def test_kubernetes_manifests_match_the_kubernetes_schemas(
         kubernetes_validate.validate(document, version, strict=True)
 
 
-def test_kubernetes_validation_rejects_a_misspelt_field(baked_project: Path) -> None:
-    """The validation above can fail: an unknown field in the pod spec is refused."""
+def test_kubernetes_validation_rejects_a_field_out_of_place(baked_project: Path) -> None:
+    """The validation above can fail: a field out of place (``privileged`` belongs in the
+    container's securityContext) is refused."""
     cronjob = manifests(baked_project)["CronJob"]
     pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    pod["containers"][0]["securityContex"] = pod["containers"][0].pop("securityContext")
+    pod["containers"][0]["privileged"] = False
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(cronjob, KUBERNETES_VERSIONS[-1], strict=True)
 

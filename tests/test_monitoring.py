@@ -8,7 +8,10 @@ read back with prometheus_client's parser, the format Prometheus itself reads.
 
 from __future__ import annotations
 
+import ast
 import http.server
+import json
+import re
 import shutil
 import socket
 import subprocess
@@ -70,6 +73,24 @@ def test_rule_unit_tests_catch_a_rule_on_the_daily_series(
     tested = promtool(tmp_path, "test", "rules", "prometheus-rules.test.yml")
     assert tested.returncode != 0
     assert "alertname: DatabaseBackupTooOld, time: 6d23h" in tested.stdout + tested.stderr
+
+
+def metric_names(project: Path) -> set[str]:
+    """The metric names the baked tool writes (the keys of ``metrics.HELP``)."""
+    source = project / "tools" / "db-backup" / "src" / "db_backup" / "metrics.py"
+    for node in ast.parse(source.read_text()).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "HELP":
+            return set(ast.literal_eval(node.value))
+    raise AssertionError("no HELP in metrics.py")
+
+
+def test_grafana_dashboard_reads_only_metrics_the_tool_writes(baked_project: Path) -> None:
+    """The dashboard is JSON after baking, and every series it queries exists."""
+    dashboard = json.loads((baked_project / MONITORING / "grafana-dashboard.json").read_text())
+    expressions = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    used = {name for expr in expressions for name in re.findall(r"\bbackup_[a-z_]+", expr)}
+    assert used and used <= metric_names(baked_project)
+    assert all('database=~"$database"' in expr for expr in expressions)
 
 
 # --- the Pushgateway ---------------------------------------------------------------------

@@ -179,7 +179,7 @@ class Wiring:
             command, folder = "scripts/db-backup.sh", "backups"
             restore = "scripts/db-restore.sh"
             once = command
-            schedule = f"17 3 * * * cd {self.project} && {command} --type=auto --verify"
+            schedule = f"17 3 * * * cd {self.project} && {command} --once --type=auto --verify"
         self.report.next_steps += [
             f"first backup:  {once} --verify",
             f"check it:      {command} --list   (then --verify-file {folder}/<name>)",
