@@ -165,7 +165,7 @@ def main() -> None:
         pg_dump = server.program("pg_dump")
         connection = (
             f"{shlex.quote(pg_dump)} -h {server.host} -p {server.port} -U {server.superuser} "
-            f"--format=plain --no-owner --no-privileges {DATABASE}"
+            f"--format=plain {DATABASE}"
         )
         env = {**server.psql_env()}
         tool_env = {

@@ -137,7 +137,7 @@ def test_gzip_without_pigz_still_works(
     baked_project: Path, postgres: PostgresServer, database: Callable[..., str], tmp_path: Path
 ) -> None:
     """Where pigz is missing, plain gzip makes the same format."""
-    links = {program: postgres.program(program) for program in ("pg_dump", "psql")}
+    links = {program: postgres.program(program) for program in ("pg_dump", "pg_dumpall", "psql")}
     path = program_dir(tmp_path / "bin", ("gzip",), links=links)
     env = {**postgres.env(database("small")), "PATH": path}
     result = run_tool(baked_project, ["-v"], env)

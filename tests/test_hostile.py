@@ -19,6 +19,7 @@ import pytest
 
 from tests.backup_support import backups_in, error_lines, generated_database
 from tests.helpers import alive, children_of, describe, run_tool, start_tool, tool_environ
+from tests.restore_support import run_restore, start_restore
 from tests.services.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
@@ -472,3 +473,44 @@ def test_a_frozen_test_restore_ends_at_backup_timeout_with_exit_3_and_keeps_the_
     (kept,) = backups_in(backups)
     assert (backups / f"{kept}.sha256").is_file()
     assert not [p.name for p in backups.iterdir() if p.name.endswith(".failed")]
+
+
+def test_a_frozen_restore_ends_at_backup_timeout_with_exit_8_and_is_cleaned_next_time(
+    baked_project: Path, postgres: PostgresServer, big_database: str
+) -> None:
+    """db-restore.sh under BACKUP_TIMEOUT: exit 8, nothing committed; the next run cleans up."""
+    assert run_tool(baked_project, [], postgres.env(big_database)).returncode == 0
+    env = {**postgres.env(big_database), "BACKUP_TIMEOUT": "20"}
+    proc = start_restore(baked_project, ["--target=" + f"{big_database}_frozen"], env)
+    frozen: list[int] = []
+
+    def freeze() -> bool:
+        pids = postgres.psql(
+            f"SELECT pid FROM pg_stat_activity WHERE datname = '{big_database}_frozen'"
+        ).split()
+        frozen.extend(int(pid) for pid in pids)
+        return bool(pids)
+
+    try:
+        wait_until(freeze, "the restore's session", 120)
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        out, err = proc.communicate(timeout=180)
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    try:
+        assert result.returncode == 8, describe(result)
+        assert "BACKUP_TIMEOUT of 20 s reached while restoring" in err, describe(result)
+        # Dropped now, or (its session was frozen) named and dropped by the next restore.
+        again = run_restore(baked_project, ["--dry-run"], env)
+        assert again.returncode == 0, describe(again)
+        later = run_restore(baked_project, [f"--target={big_database}_thawed"], env)
+        assert later.returncode == 0, describe(later)
+        assert not postgres.database_exists(f"{big_database}_frozen"), describe(later)
+    finally:
+        postgres.drop_database(f"{big_database}_frozen")
+        postgres.drop_database(f"{big_database}_thawed")

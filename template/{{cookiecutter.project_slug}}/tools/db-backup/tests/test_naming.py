@@ -86,16 +86,24 @@ def test_partial_name_is_hidden_and_per_process() -> None:
     [(False, False, []), (True, False, ["--schema-only"]), (True, True, ["--schema-only", "-v"])],
 )
 def test_pg_dump_command(schema_only: bool, verbose: bool, extra: list[str]) -> None:
-    """Plain format, no owners or privileges, never a prompt; no connection data in argv."""
+    """Plain format with owners and grants, never a prompt; no connection data in argv."""
     argv = pg_dump_command("/usr/bin/pg_dump", schema_only=schema_only, verbose=verbose)
-    assert argv[:5] == [
+    assert argv[:3] == ["/usr/bin/pg_dump", "--format=plain", "--no-password"]
+    assert argv[3:] == [("--verbose" if flag == "-v" else flag) for flag in extra]
+
+
+def test_pg_dump_command_without_ownership() -> None:
+    """BACKUP_OWNERSHIP=drop: the dump leaves owners and grants out."""
+    argv = pg_dump_command(
+        "/usr/bin/pg_dump", schema_only=False, verbose=False, keep_ownership=False
+    )
+    assert argv == [
         "/usr/bin/pg_dump",
         "--format=plain",
         "--no-owner",
         "--no-privileges",
         "--no-password",
     ]
-    assert argv[5:] == [("--verbose" if flag == "-v" else flag) for flag in extra]
 
 
 @pytest.mark.parametrize(

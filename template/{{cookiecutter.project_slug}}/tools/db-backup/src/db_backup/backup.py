@@ -36,6 +36,7 @@ from .lock import BackupLock
 from .log import SUCCESS, JsonValue, fields
 from .metrics import RunMetrics, publish, publish_verified
 from .naming import FAILED_SUFFIX, parse_backup_name
+from .roles import RolesError, RolesFile, write_roles_file
 from .server import ServerInfo, probe
 from .storage import BackupStore, LocalStore, s3_store
 from .tools import client_major_version, find_tool
@@ -63,6 +64,7 @@ class BackupResult:
     seconds: float
     verified: bool = False
     remote_key: str | None = None
+    roles_path: Path | None = None  # the roles file beside it (BACKUP_OWNERSHIP=keep)
 
     @property
     def filename(self) -> str:
@@ -102,6 +104,8 @@ def check_tools(settings: Settings) -> None:
     """pg_dump, psql and the compressor exist (``ConfigError`` saying what to install)."""
     find_tool("pg_dump")
     find_tool("psql")
+    if settings.keep_ownership:
+        find_tool("pg_dumpall")
     compress_command(settings.compression)
     if settings.encryption is not None:
         check_recipients(settings.encryption)
@@ -149,15 +153,17 @@ def remove_stale_partials(backup_dir: Path, database: str) -> None:
         log.warning(f"removed {name}, a partial file left by an interrupted run")
 
 
-def quarantine(result: DumpResult) -> Path:
-    """Rename a backup that failed verification (and its checksum) out of every pattern."""
+def quarantine(result: DumpResult, roles: RolesFile | None = None) -> Path:
+    """Rename a backup that failed verification (its checksum and roles file with it)
+    out of every pattern."""
     failed = result.path.with_name(result.path.name + FAILED_SUFFIX)
     os.rename(result.path, failed)
-    if result.checksum_path.exists():
-        os.rename(
-            result.checksum_path,
-            result.checksum_path.with_name(result.checksum_path.name + FAILED_SUFFIX),
-        )
+    companions = [result.checksum_path]
+    if roles is not None:
+        companions += [roles.path, roles.checksum_path]
+    for path in companions:
+        if path.exists():
+            os.rename(path, path.with_name(path.name + FAILED_SUFFIX))
     log.error(f"backup kept for inspection as {failed}")
     return failed
 
@@ -170,7 +176,7 @@ def run_backup(settings: Settings) -> BackupResult:
     try:
         started = dt.datetime.now()
         with RunDeadline(settings.run_timeout_seconds) as deadline:
-            _preflight(settings)
+            server = _preflight(settings)
             connection = settings.connection
             with BackupLock(settings.backup_dir, connection.dbname):
                 remove_stale_partials(settings.backup_dir, connection.dbname)
@@ -179,7 +185,8 @@ def run_backup(settings: Settings) -> BackupResult:
                 deadline.enter_step(DUMP)
                 dump = write_dump(settings, started=started)
                 log.log(SUCCESS, _created_line(dump), extra=fields(**_created_fields(dump)))
-                result, cleanup_error = _carry(settings, dump, store, deadline)
+                roles = _write_roles(settings, dump, server)
+                result, cleanup_error = _carry(settings, dump, roles, store, deadline)
         if cleanup_error is not None:
             raise cleanup_error
         log.log(SUCCESS, f"Backup completed successfully: {dump.filename}")
@@ -195,7 +202,7 @@ def run_backup(settings: Settings) -> BackupResult:
         _write_metrics(settings, exit_code, time.monotonic() - clock, size, made)
 
 
-def _preflight(settings: Settings) -> None:
+def _preflight(settings: Settings) -> ServerInfo:
     """Say what runs, then check everything that can fail before a dump starts."""
     connection = settings.connection
     type_note = (
@@ -224,10 +231,34 @@ def _preflight(settings: Settings) -> None:
         f"connected as {server.user} to {server.database}: PostgreSQL {server.version}, "
         f"pg_dump {client_major}"
     )
+    return server
+
+
+def _write_roles(settings: Settings, dump: DumpResult, server: ServerInfo) -> RolesFile | None:
+    """The roles file beside the backup (``BACKUP_OWNERSHIP=keep``); a failure is a warning."""
+    if not settings.keep_ownership:
+        return None
+    try:
+        roles = write_roles_file(
+            settings.connection,
+            dump.path,
+            with_passwords=server.superuser,
+            encryption=settings.encryption,
+        )
+    except RolesError as exc:
+        log.warning(f"backup kept without its roles file: pg_dumpall failed: {exc}")
+        return None
+    passwords = "with" if server.superuser else "without"
+    log.info(f"Roles written: {roles.path.name} ({passwords} role passwords)")
+    return roles
 
 
 def _carry(
-    settings: Settings, dump: DumpResult, store: S3Store | None, deadline: RunDeadline
+    settings: Settings,
+    dump: DumpResult,
+    roles: RolesFile | None,
+    store: S3Store | None,
+    deadline: RunDeadline,
 ) -> tuple[BackupResult, CleanupError | None]:
     """Verify (quarantining a failure), upload, apply retention; the result and any exit-7 error."""
     verified = False
@@ -247,7 +278,7 @@ def _carry(
             log.warning(f"backup kept, unverified: {dump.path}")
             raise
         except VerifyError:
-            quarantine(dump)
+            quarantine(dump, roles)
             raise
         except DatabaseConnectionError:
             # The server failed the test restore, not the file: it keeps its name.
@@ -267,6 +298,8 @@ def _carry(
     if store is not None:
         deadline.enter_step(UPLOAD)
         remote_key = store.put(dump.path, dump.checksum_path, settings.backup_type)
+        if roles is not None:
+            store.put(roles.path, roles.checksum_path, settings.backup_type)
 
     stores: list[BackupStore] = [LocalStore(settings.backup_dir)]
     if store is not None:
@@ -276,6 +309,8 @@ def _carry(
 
     if store is not None and store.settings.delete_local_after_upload:
         store.delete_local_copy(dump.path, dump.checksum_path)
+        if roles is not None:
+            store.delete_local_copy(roles.path, roles.checksum_path)
     result = BackupResult(
         path=dump.path,
         checksum_path=dump.checksum_path,
@@ -287,6 +322,7 @@ def _carry(
         seconds=dump.seconds,
         verified=verified,
         remote_key=remote_key,
+        roles_path=roles.path if roles is not None else None,
     )
     return result, cleanup_error
 

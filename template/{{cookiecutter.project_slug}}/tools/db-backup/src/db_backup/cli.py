@@ -19,6 +19,7 @@ from pathlib import Path
 from . import __version__
 from .command import Parser, RunObserver, UsageError, run_command, settings_for
 from .config import Options, Settings, project_root_from, read_sources
+from .deadline import VERIFY, RunDeadline
 from .errors import ConfigError
 from .naming import SCHEMA_SUFFIX, TYPE_CHOICES
 from .notify import RunReport
@@ -346,14 +347,18 @@ def run_mode(settings: Settings, report: RunReport | None = None) -> None:
         assert path is not None
         if report is not None:
             report.file = str(path.expanduser().resolve())
-        verify.verify_backup(
-            path.expanduser().resolve(),
-            settings.connection,
-            settings.verify_settings,
-            schema_only=is_schema_only_name(path.name),
-        )
+        with RunDeadline(settings.run_timeout_seconds) as deadline:
+            deadline.enter_step(VERIFY)
+            verify.verify_backup(
+                path.expanduser().resolve(),
+                settings.connection,
+                settings.verify_settings,
+                schema_only=is_schema_only_name(path.name),
+            )
     elif mode == "verify-remote":
-        verify_remote(settings)
+        with RunDeadline(settings.run_timeout_seconds) as deadline:
+            deadline.enter_step(VERIFY)
+            verify_remote(settings)
     else:  # pragma: no cover - parse_options only makes the modes above
         raise ConfigError(f"unknown mode {mode!r}")
 

@@ -64,6 +64,7 @@ class VerifySettings:
     """How far verification goes."""
 
     restore_mode: str = "auto"  # auto: test-restore when the role may create databases
+    keep_ownership: bool = True  # dumps hold owners: only their owner or a superuser restores
     identity_file: Path | None = None  # BACKUP_AGE_IDENTITY_FILE: decrypts sealed backups
 
 
@@ -88,13 +89,14 @@ class Settings:
     password_source: str
     env_files: tuple[Path, ...]  # BACKUP_ENV_FILES, then .env: lower-priority sources read
     lock_wait_seconds: int  # pg_dump --lock-wait-timeout; 0: no limit
+    keep_ownership: bool  # BACKUP_OWNERSHIP=keep: owners, grants and a roles file
     run_timeout_seconds: int  # BACKUP_TIMEOUT for a whole backup run; 0: no limit
     verify_settings: VerifySettings = field(repr=False)
     retention: RetentionPolicy = field(repr=False)
     s3: S3Settings | None = field(repr=False)
     secrets: tuple[str, ...] = field(default=(), repr=False)  # values never to log
-    encryption: Encryption | None = field(default=None, repr=False)  # None: plain backups
     pushgateway_url: str | None = field(default=None, repr=False)  # BACKUP_PUSHGATEWAY_URL
+    encryption: Encryption | None = field(default=None, repr=False)  # None: plain backups
 
 
 def project_root_from(environ: Mapping[str, str]) -> Path:
@@ -250,6 +252,9 @@ def read_connection(
         if require_password:
             raise
         password, passfile, source = None, None, "nowhere"
+    if password is not None and "\0" in password:
+        # An environment cannot carry it, and no PostgreSQL password holds one.
+        raise ConfigError(f"the password from {source} holds a NUL character")
     user = read_text(env, "POSTGRES_USER")
     check_identifier("POSTGRES_USER", user)
     connection = ConnectionInfo(
@@ -334,9 +339,11 @@ def load_settings(
         env_files=tuple(p for p in (*sources.env_files, sources.dotenv) if p is not None),
         password_source=password_source,
         lock_wait_seconds=read_int(env, "BACKUP_LOCK_WAIT_TIMEOUT"),
+        keep_ownership=read_text(env, "BACKUP_OWNERSHIP") == "keep",
         run_timeout_seconds=read_int(env, "BACKUP_TIMEOUT"),
         verify_settings=VerifySettings(
             restore_mode=read_text(env, "BACKUP_VERIFY_RESTORE"),
+            keep_ownership=read_text(env, "BACKUP_OWNERSHIP") == "keep",
             identity_file=_readable_file(env, IDENTITY_VARIABLE, project_root),
         ),
         retention=read_retention(env),

@@ -20,15 +20,17 @@ from .errors import (
     DatabaseConnectionError,
     DumpError,
     GeneralError,
+    RestoreError,
     UploadError,
 )
 
-DUMP, VERIFY, UPLOAD = "dump", "verify", "upload"
+DUMP, VERIFY, UPLOAD, RESTORE = "dump", "verify", "upload", "restore"
 
 _ERRORS: dict[str, tuple[type[BackupError], str]] = {
     DUMP: (DumpError, "while dumping; the partial file was removed"),
     VERIFY: (DatabaseConnectionError, "during the test restore; the backup is kept, unverified"),
     UPLOAD: (UploadError, "while uploading"),
+    RESTORE: (RestoreError, "while restoring; nothing was committed, the new database is dropped"),
 }
 
 

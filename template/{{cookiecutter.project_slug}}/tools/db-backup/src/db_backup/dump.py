@@ -63,14 +63,24 @@ class DumpResult:
 
 
 def pg_dump_command(
-    pg_dump: str, *, schema_only: bool, verbose: bool, lock_wait_seconds: int = 0
+    pg_dump: str,
+    *,
+    schema_only: bool,
+    verbose: bool,
+    lock_wait_seconds: int = 0,
+    keep_ownership: bool = True,
 ) -> list[str]:
-    """The contract's dump: plain SQL, no owners or privileges, never a password prompt.
+    """The contract's dump: plain SQL, never a password prompt.
 
-    ``lock_wait_seconds`` bounds the wait for each table's lock (0: no bound), so a
-    session holding an exclusive lock makes the dump fail instead of hang.
+    With ``keep_ownership`` the dump keeps owners and grants, so a restore gives
+    them back; without, it is ``--no-owner --no-privileges`` (objects belong to
+    whoever restores). ``lock_wait_seconds`` bounds the wait for each table's lock
+    (0: no bound), so a session holding an exclusive lock makes the dump fail
+    instead of hang.
     """
-    argv = [pg_dump, "--format=plain", "--no-owner", "--no-privileges", "--no-password"]
+    argv = [pg_dump, "--format=plain", "--no-password"]
+    if not keep_ownership:
+        argv[2:2] = ["--no-owner", "--no-privileges"]
     if lock_wait_seconds:
         argv.append(f"--lock-wait-timeout={lock_wait_seconds * 1000}")  # milliseconds
     if schema_only:
@@ -126,6 +136,7 @@ def write_dump(settings: Settings, *, started: dt.datetime) -> DumpResult:
                 schema_only=settings.schema_only,
                 verbose=settings.verbose,
                 lock_wait_seconds=settings.lock_wait_seconds,
+                keep_ownership=settings.keep_ownership,
             ),
             "pg_dump",
         ),

@@ -26,6 +26,7 @@ from .databases import MAX_IDENTIFIER_BYTES, Server, quote_ident, quote_literal
 from .dumpscan import ScanResult
 from .errors import BackupError, DatabaseConnectionError, VerifyError
 from .load import DumpLoad, compare
+from .ownership import hint_for, privilege_problem
 from .signals import signals_held
 
 __all__ = ["MAX_IDENTIFIER_BYTES", "quote_ident", "quote_literal"]
@@ -163,6 +164,13 @@ class ScratchRestore:
                 raise DatabaseConnectionError(
                     f"test restore: the connection to the server was lost: {exc.first}",
                     detail=exc.detail,
+                ) from None
+            if privilege_problem(exc.first):
+                # The server refused the role, not the dump: exit 3, the backup is kept.
+                raise DatabaseConnectionError(
+                    f"test restore: not possible as role {self.connection.user}: {exc.first}",
+                    detail=exc.detail,
+                    hint=hint_for(exc.first),
                 ) from None
             raise VerifyError(
                 f"test restore: psql stopped with status {exc.returncode}: {exc.first}",

@@ -42,6 +42,7 @@ Examples:
   db-restore.sh --type=weekly --dry-run          # which backup, and is it sound?
   db-restore.sh shop_daily_20260101_020000.sql.gz --target=shop_check
   db-restore.sh --from=s3 --replace --yes        # newest S3 backup in place of the live db
+  db-restore.sh --with-roles                     # on a new server: its roles first
 
 Exit codes:
   0 restored, 1 general error (or another run holds the lock, or interrupted),
@@ -96,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(the old one is kept as <db>_before_restore_<time>)",
     )
     parser.add_argument("--yes", action="store_true", help="confirm --replace without a prompt")
+    parser.add_argument(
+        "--with-roles",
+        action="store_true",
+        help="first create the roles recorded with the backup that the server lacks "
+        "(existing roles are left as they are)",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--dry-run",
@@ -126,6 +133,7 @@ def parse_options(argv: Sequence[str]) -> RestoreOptions:
         replace=args.replace,
         confirmed=args.yes,
         dry_run=args.dry_run,
+        with_roles=args.with_roles,
     )
     return RestoreOptions(request, args.list, args.verbose, args.log_format)
 

@@ -35,12 +35,15 @@ from .atomic import make_dirs
 from .backup_stream import StreamReport, read_backup
 from .config import Settings
 from .connection import ConnectionInfo
+from .deadline import RESTORE, RunDeadline
 from .databases import RESTORED, Server, check_database_name, stamped_name
 from .errors import BackupError, ConfigError, DatabaseConnectionError, RestoreError, SwapError
 from .load import Comparison, DumpLoad, compare
 from .lock import BackupLock
 from .log import SUCCESS, fields
+from .ownership import hint_for
 from .restore_source import LATEST, ChosenBackup, choose_backup
+from .roles_restore import apply_roles, plan_for, read_roles
 from .signals import signals_held
 
 logger = logging.getLogger(__name__)
@@ -60,6 +63,7 @@ class RestoreRequest:
     replace: bool = False
     confirmed: bool = False  # --yes
     dry_run: bool = False
+    with_roles: bool = False  # first create the roles recorded with the backup
 
 
 Confirm = Callable[[str], bool]
@@ -73,11 +77,8 @@ def run_restore(
     now = dt.datetime.now()
     target = request.target if request.target is not None else stamped_name(live, "restored", now)
     check_database_name(target, "--target")
-    if target == live:
-        raise ConfigError(
-            f"--target is the live database {live}",
-            hint="restore into a new database and add --replace to put it in place of the live one",
-        )
+    if target == live and request.replace:
+        raise ConfigError(f"--target and --replace both name the live database {live}")
     unconfirmed = request.replace and not request.dry_run and not request.confirmed
     if unconfirmed and not sys.stdin.isatty():
         raise ConfigError(
@@ -96,8 +97,12 @@ def run_restore(
     expected = chosen.expected_sha256()
     identity = settings.verify_settings.identity_file
     chosen = chosen.with_identity(identity)
+    if target == live:
+        _refuse_live_target(Server(settings.connection), live)
     if request.dry_run:
         _dry_run(chosen, expected, target, live if request.replace else None, identity)
+        if request.with_roles:
+            _dry_run_roles(Server(settings.connection), chosen)
         return
     aside = stamped_name(live, "before_restore", now)
     if request.replace and not request.confirmed:
@@ -112,7 +117,12 @@ def run_restore(
         server = Server(settings.connection)
         _preflight(server, settings.connection, replace=request.replace)
         server.drop_orphans()
-        comparison, seconds = _restore_into(server, chosen, expected, target, identity)
+        # The swap below runs without a deadline: it is short, and must not stop halfway.
+        with RunDeadline(settings.run_timeout_seconds) as deadline:
+            deadline.enter_step(RESTORE)
+            if request.with_roles:
+                apply_roles(server, chosen)
+            comparison, seconds = _restore_into(server, chosen, expected, target, identity)
         logger.log(
             SUCCESS,
             f"Restored {chosen.name} into database {target}: {comparison.matched} "
@@ -128,11 +138,22 @@ def run_restore(
                 f"{live} is kept as {aside}",
             )
             logger.info(f'when satisfied, drop the old copy: DROP DATABASE "{aside}";')
+        elif target == live:
+            logger.info(f"database {live} did not exist on this server; it now holds the restore")
         else:
             logger.info(
                 f"the live database {live} was not touched; to put the restore in its place "
                 f"run: scripts/db-restore.sh {chosen.name} --replace --yes (or rename by hand)"
             )
+
+
+def _refuse_live_target(server: Server, live: str) -> None:
+    """``--target`` may name the live database only where it does not exist (a new server)."""
+    if server.exists(live):
+        raise ConfigError(
+            f"--target is the live database {live}",
+            hint="restore into a new database and add --replace to put it in place of the live one",
+        )
 
 
 def _ask(question: str) -> bool:
@@ -161,6 +182,15 @@ def _dry_run(
         SUCCESS,
         f"Dry run: {chosen.name} passes its checks ({_checked(report)}, "
         f"{time.monotonic() - started:.1f} s); it {plan}; no database was touched",
+    )
+
+
+def _dry_run_roles(server: Server, chosen: ChosenBackup) -> None:
+    plan = plan_for(server, read_roles(chosen))
+    created = ", ".join(plan.created) or "none"
+    logger.info(
+        f"Dry run: --with-roles would create role(s): {created}; "
+        f"{len(plan.existing)} existing left as they are"
     )
 
 
@@ -237,7 +267,8 @@ def _restore_into(
             raise RestoreError(
                 f"restore: psql stopped with status {exc.returncode}: {exc.first}",
                 detail=exc.detail,
-                hint="nothing was committed; the statement that failed is in the detail",
+                hint="nothing was committed; "
+                + (hint_for(exc.first) or "the statement that failed is in the detail"),
             ) from None
         comparison = _compare(connection, report)
         _analyze(connection)

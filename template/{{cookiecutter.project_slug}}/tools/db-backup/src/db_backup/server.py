@@ -15,6 +15,7 @@ from .errors import DatabaseConnectionError
 
 PROBE_SQL = (
     "select current_setting('server_version_num'), current_setting('server_version'), "
+    "(select rolsuper from pg_catalog.pg_roles where rolname = current_user), "
     "current_user, current_database()"
 )
 _GRACE_SECONDS = 30
@@ -28,6 +29,7 @@ class ServerInfo:
     version: str
     user: str
     database: str
+    superuser: bool = False
 
     @property
     def major(self) -> int:
@@ -52,9 +54,9 @@ def probe(connection: ConnectionInfo) -> ServerInfo:
             hint=_hint_for(exc.first),
         ) from None
     row = rows[-1] if rows else []
-    if len(row) != 4 or not row[0].strip().isdigit():
+    if len(row) != 5 or not row[0].strip().isdigit():
         raise DatabaseConnectionError(f"unexpected answer from the server: {row!r}")
-    return ServerInfo(int(row[0]), row[1], row[2], row[3].rstrip("\n"))
+    return ServerInfo(int(row[0]), row[1], row[3], row[4].rstrip("\n"), superuser=row[2] == "t")
 
 
 def _hint_for(message: str) -> str | None:

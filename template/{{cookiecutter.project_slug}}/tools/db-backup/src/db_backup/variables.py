@@ -192,8 +192,9 @@ _ROWS = (
     Variable(
         "BACKUP_TIMEOUT",
         "connection",
-        "seconds a whole backup run may take; then it stops, children killed and nothing "
-        "partial kept (exit 4 while dumping, 3 during the test restore); 0: no limit",
+        "seconds a whole run (a backup, `--verify-file`, `--verify-remote`, a restore up to "
+        "its swap) may take; then it stops, children killed and nothing partial kept "
+        "(exit 4 while dumping, 3 in a test restore, 8 in a restore); 0: no limit",
         kind="int",
         minimum=0,
         maximum=604_800,
@@ -207,6 +208,15 @@ _ROWS = (
         default="./backups",
         in_example=ACTIVE,
         in_fragment=ACTIVE,
+    ),
+    Variable(
+        "BACKUP_OWNERSHIP",
+        "storage",
+        "`keep`: dumps keep owners and grants, and each backup has a `.roles.sql` file of the "
+        "server's roles beside it; `drop`: `--no-owner --no-privileges`, no roles file",
+        kind="choice",
+        choices=("keep", "drop"),
+        default="keep",
     ),
     # -- compression -----------------------------------------------------------------------
     Variable(

@@ -84,7 +84,12 @@ class BackupStore(Protocol):
         ...
 
     def delete(self, backups: Sequence[StoredBackup]) -> dict[str, str]:
-        """Delete each backup with its ``.sha256``; returns ``{filename: what is left, why}``."""
+        """Delete each backup with its ``.sha256`` and roles file; returns
+        ``{filename: what is left, why}``."""
+        ...
+
+    def companion(self, backup: StoredBackup, filename: str) -> StoredBackup | None:
+        """The file ``filename`` kept beside ``backup`` (its roles file), or None."""
         ...
 
     @property

@@ -18,6 +18,7 @@ from ..checksums import (
 )
 from ..errors import ConfigError, UploadError
 from ..naming import CHECKSUM_SUFFIX, FAILED_SUFFIX, checksum_filename
+from ..roles import roles_filename
 from .base import StoredBackup
 
 
@@ -125,10 +126,32 @@ class LocalStore:
         """
         left = {}
         for backup in backups:
-            problem = _delete_pair(Path(backup.key))
+            path = Path(backup.key)
+            problem = _delete_pair(path)
+            if problem is None and backup.parsed is not None:
+                problem = _delete_pair(path.with_name(roles_filename(path.name)))
+                if problem:
+                    problem += " (its roles file; the backup was deleted)"
             if problem:
                 left[backup.filename] = problem
         return left
+
+    def companion(self, backup: StoredBackup, filename: str) -> StoredBackup | None:
+        """The file ``filename`` beside ``backup`` (its roles file); None if absent."""
+        path = Path(backup.key).with_name(filename)
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        return StoredBackup(
+            filename,
+            None,
+            dt.datetime.fromtimestamp(stat.st_mtime, dt.timezone.utc),
+            stat.st_size,
+            checksum_path_for(path).exists(),
+            str(path),
+            str(path),
+        )
 
 
 def _delete_pair(path: Path) -> str | None:

@@ -25,6 +25,7 @@ from ..errors import UploadError
 from ..log import SUCCESS, fields
 from ..naming import BACKUP_TYPES, CHECKSUM_SUFFIX, FAILED_SUFFIX, parse_backup_name
 from ..progress import Progress, transfer_subscriber
+from ..roles import roles_filename
 from .base import StoredBackup
 from .s3_errors import Target, translate
 from .s3_retry import RetryBudget
@@ -353,7 +354,42 @@ class S3Store:
                 client.delete_object(Bucket=s.bucket, Key=obj.key)
             except Exception:
                 left[obj.filename] = obj.key
+                continue
+            roles_key = _companion_key(obj.key, roles_filename(obj.filename))
+            try:  # deleting a key that does not exist succeeds
+                client.delete_object(Bucket=s.bucket, Key=s.checksum_key(roles_key))
+                client.delete_object(Bucket=s.bucket, Key=roles_key)
+            except Exception:
+                left[obj.filename] = f"{roles_key} (its roles file; the backup was deleted)"
         return left
+
+    def companion(self, backup: StoredBackup, filename: str) -> StoredBackup | None:
+        """The file ``filename`` stored beside ``backup`` (its roles file); None if absent."""
+        s = self.settings
+        key = _companion_key(backup.key, filename)
+        client = self._client("transfer")
+        try:
+            head = client.head_object(Bucket=s.bucket, Key=key)
+        except Exception as exc:
+            if _is_not_found(exc):
+                return None
+            raise translate(exc, Target("download", s.bucket, key, s.endpoint_url)) from exc
+        try:
+            client.head_object(Bucket=s.bucket, Key=s.checksum_key(key))
+            has_checksum = True
+        except Exception as exc:
+            if not _is_not_found(exc):
+                raise translate(exc, Target("download", s.bucket, key, s.endpoint_url)) from exc
+            has_checksum = False
+        return StoredBackup(
+            filename,
+            None,
+            _aware(head["LastModified"]),
+            int(head["ContentLength"]),
+            has_checksum,
+            key,
+            s.url(key),
+        )
 
     def _is_deletable(self, obj: StoredBackup) -> bool:
         name = obj.filename
@@ -461,6 +497,18 @@ def make_client(
         raise translate(exc, target) from exc
     RetryBudget(max_attempts, retry_seconds).install(client)
     return client
+
+
+def _companion_key(key: str, filename: str) -> str:
+    """The key of ``filename`` in the same folder as ``key``."""
+    folder, _, _ = key.rpartition("/")
+    return f"{folder}/{filename}" if folder else filename
+
+
+def _is_not_found(exc: Exception) -> bool:
+    response = getattr(exc, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    return code in ("404", "NoSuchKey", "NotFound")
 
 
 def read_checksum_file(checksum_path: Path, filename: str) -> tuple[str, bytes]:
