@@ -92,6 +92,14 @@ def fill_with_random_text(postgres: PostgresServer, dbname: str, mib: int) -> No
     )
 
 
+def uploaded_with(key: str) -> list[str]:
+    """The keys a backup run puts in the bucket for backup ``key``, sorted: the backup, its
+    .sha256, and the roles file that travels with it (``BACKUP_OWNERSHIP=keep``, the
+    default, run as a superuser) with its .sha256."""
+    roles = key.removesuffix(".sql.gz") + ".roles.sql"
+    return sorted([key, f"{key}.sha256", roles, f"{roles}.sha256"])
+
+
 def closed_port_url() -> str:
     """An http URL on 127.0.0.1 where nothing listens."""
     return f"http://127.0.0.1:{free_port()}"
@@ -236,7 +244,7 @@ def test_verified_backup_lands_at_the_contract_key_and_passes_sha256sum(
     assert result.returncode == 0, describe(result)
     [local] = run.local_backups()
     key = f"{PREFIX}daily/{local.name}"
-    assert s3.list_keys(bucket) == [key, f"{key}.sha256"]
+    assert s3.list_keys(bucket) == uploaded_with(key)
     assert local.with_name(local.name + ".sha256").is_file(), "the local copy is kept by default"
 
     download = tmp_path / "download"
@@ -260,7 +268,7 @@ def test_verified_backup_lands_at_the_contract_key_and_passes_sha256sum(
     listed = s3.aws(["s3", "ls", f"s3://{bucket}/{PREFIX}daily/"])
     assert listed.returncode == 0, listed.stderr
     names = sorted(line.split()[-1] for line in listed.stdout.splitlines())
-    assert names == [local.name, f"{local.name}.sha256"]
+    assert names == [k.rpartition("/")[2] for k in uploaded_with(key)]
 
 
 def test_upload_larger_than_one_part_is_multipart_and_intact(
@@ -291,7 +299,7 @@ def test_upload_larger_than_one_part_is_multipart_and_intact(
     copy = tmp_path / "copy"
     s3.client().download_file(bucket, key, str(copy))
     assert hashlib.sha256(copy.read_bytes()).digest() == hashlib.sha256(local.read_bytes()).digest()
-    assert s3.list_keys(bucket) == [key, f"{key}.sha256"]
+    assert s3.list_keys(bucket) == uploaded_with(key)
     assert unfinished_uploads(s3, bucket) == []
 
 
@@ -299,14 +307,15 @@ def test_local_copy_is_deleted_only_after_a_proven_upload_when_asked(
     run: Run, s3: S3Endpoint, bucket: str
 ) -> None:
     """``BACKUP_S3_DELETE_LOCAL_AFTER_UPLOAD=true``: the bucket keeps the backup and its
-    .sha256, the backup directory keeps neither."""
+    .sha256 (and its roles file), the backup directory keeps none of them."""
     result = run(BACKUP_S3_DELETE_LOCAL_AFTER_UPLOAD="true", **s3.env(bucket, PREFIX))
 
     assert result.returncode == 0, describe(result)
     assert run.local_backups() == []
     assert not any(p.name.endswith(".sha256") for p in run.backup_dir.iterdir())
     keys = s3.list_keys(bucket)
-    assert len(keys) == 2 and keys[1] == keys[0] + ".sha256", keys
+    [key] = [k for k in keys if k.endswith(".sql.gz")]
+    assert keys == uploaded_with(key), keys
 
 
 # --- failures: exit 6, quickly, nothing lost, nothing partial ------------------------------
