@@ -70,6 +70,7 @@ def settings(tmp_path: Path) -> Settings:
         "BACKUP_DIR": str(tmp_path / "backups"),
         "BACKUP_METRICS_FILE": str(tmp_path / "backup.prom"),
         "BACKUP_COMPRESSION": "gzip",
+        "BACKUP_OWNERSHIP": "drop",  # no roles file: pg_dumpall would need a server
     }
     return load_settings(Options(backup_type="daily"), env)
 

@@ -172,9 +172,10 @@ def read_backup(
                 chunk = pipeline.stdout.read(CHUNK_SIZE)
                 if not chunk:
                     break
-                scanner.feed(chunk)
+                # psql gets the chunk first and works on it while the scanner reads it.
                 if sink is not None:
                     sink(chunk)
+                scanner.feed(chunk)
             pipeline.stdout.close()
             hasher.join()
             pipeline.wait()
