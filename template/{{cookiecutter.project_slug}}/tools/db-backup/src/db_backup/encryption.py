@@ -12,6 +12,7 @@ private key) is needed only where backups are verified or restored.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -36,6 +37,8 @@ CHECK_TIMEOUT_SECONDS = 30
 _WRONG_IDENTITY = "no identity matched any of the recipients"
 _SSH_KEY_TYPE = re.compile(r"^(sk-)?(ssh|ecdsa)-")
 _AGE_ERROR = "age: error: "
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ def check_recipients(encryption: Encryption) -> None:
             "keys (ssh-ed25519 or ssh-rsa), separated by commas; a recipients file holds one "
             "per line",
         )
+    log.info(f"Encryption: age, to {encryption.describe()}")
 
 
 def _recipient_source(encryption: Encryption) -> str:
