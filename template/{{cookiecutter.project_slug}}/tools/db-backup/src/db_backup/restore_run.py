@@ -35,8 +35,8 @@ from .atomic import make_dirs
 from .backup_stream import StreamReport, read_backup
 from .config import Settings
 from .connection import ConnectionInfo
-from .deadline import RESTORE, RunDeadline
 from .databases import RESTORED, Server, check_database_name, stamped_name
+from .deadline import RESTORE, RunDeadline
 from .errors import BackupError, ConfigError, DatabaseConnectionError, RestoreError, SwapError
 from .load import Comparison, DumpLoad, compare
 from .lock import BackupLock
