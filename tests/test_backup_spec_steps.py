@@ -110,7 +110,7 @@ def test_step4_retention_removes_the_old_file(
     path = bake(postgres_db=dbname)
     env = configure(path, postgres, dbname)
     backups = path / "backups"
-    backups.mkdir()
+    backups.mkdir(exist_ok=True)  # the hook makes it for the compose bind mount
     subprocess.run(
         ["touch", "-d", "10 days ago", str(backups / "test_daily_old.sql.gz")], check=True
     )

@@ -163,7 +163,7 @@ def test_dangling_symlinks_at_the_next_names_are_skipped_not_spun_on(
     """Symlinks to nowhere at every name of the next two minutes: the backup takes a later one."""
     dbname = database("small")
     backups = baked_project / "backups"
-    backups.mkdir()
+    backups.mkdir(exist_ok=True)  # the hook makes it for the compose bind mount
     now = dt.datetime.now().replace(microsecond=0)
     planted = []
     for offset in range(-5, 120):
@@ -186,7 +186,7 @@ def test_no_free_name_at_all_is_exit_4_at_once(
     """Every name of the next hour taken by a dangling symlink: exit 4 with one line, no spin."""
     dbname = database("small")
     backups = baked_project / "backups"
-    backups.mkdir()
+    backups.mkdir(exist_ok=True)  # the hook makes it for the compose bind mount
     now = dt.datetime.now().replace(microsecond=0)
     for offset in range(-30, 3700):
         name = f"{dbname}_daily_{now + dt.timedelta(seconds=offset):%Y%m%d_%H%M%S}.sql.gz"
@@ -213,7 +213,7 @@ def test_a_planted_lock_file_is_refused_and_its_target_untouched(
     """A symlink, another user's file or a hard link at ``.<db>.lock``: exit 2, nothing written."""
     dbname = database("small")
     backups = baked_project / "backups"
-    backups.mkdir()
+    backups.mkdir(exist_ok=True)  # the hook makes it for the compose bind mount
     victim = tmp_path / "victim"
     victim.write_text("precious\n")
     lock = backups / f".{dbname}.lock"
@@ -383,7 +383,7 @@ def test_a_directory_at_a_partial_name_is_left_alone_and_not_reported_removed(
     """A stale partial file is removed and said so; a directory with such a name is kept."""
     dbname = database("small")
     backups = baked_project / "backups"
-    backups.mkdir()
+    backups.mkdir(exist_ok=True)  # the hook makes it for the compose bind mount
     directory = backups / f".{dbname}_daily_20200101_000000.sql.gz.partial-12345"
     (directory / "inside").mkdir(parents=True)
     stale = backups / f".{dbname}_daily_20200102_000000.sql.gz.partial-23456"
