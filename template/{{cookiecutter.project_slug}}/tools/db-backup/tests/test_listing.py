@@ -112,7 +112,7 @@ def test_print_listing_shows_type_age_size_and_checksum(tmp_path: Path) -> None:
     listing.print_listing(list_in(tmp_path), out=out, now=NOW)
 
     header, row, summary = out.getvalue().splitlines()
-    assert header.split() == ["WHERE", "TYPE", "AGE", "SIZE", "CHECKSUM", "BACKUP"]
+    assert header.split() == ["WHERE", "TYPE", "AGE", "SIZE", "CHECKSUM", "ROLES", "BACKUP"]
     assert row.split()[:7] == ["local", "daily", "schema", "1d", "0h", "280", "B"]
     assert "present" in row and row.endswith("shop_daily_20250614_000000_schema.sql.gz")
     assert summary.startswith("1 backup(s): 1 local")
@@ -122,3 +122,21 @@ def test_an_empty_directory_says_so(tmp_path: Path) -> None:
     out = io.StringIO()
     listing.print_listing(list_in(tmp_path / "none"), out=out)
     assert "No backups found." in out.getvalue()
+
+
+def test_a_backup_with_its_roles_file_says_so(tmp_path: Path) -> None:
+    """The roles file is shown beside its backup, never listed as a backup itself."""
+    make_backup(tmp_path, "shop_daily_20250614_000000.sql.gz", 1 * DAY, "good")
+    make_backup(tmp_path, "shop_daily_20250613_000000.sql.gz", 2 * DAY, "good")
+    (tmp_path / "shop_daily_20250614_000000.roles.sql").write_text("CREATE ROLE shop;\n")
+    out = io.StringIO()
+
+    backups = list_in(tmp_path)
+    listing.print_listing(backups, out=out, now=NOW)
+
+    assert [(b.filename, b.roles) for b in backups] == [
+        ("shop_daily_20250614_000000.sql.gz", True),
+        ("shop_daily_20250613_000000.sql.gz", False),
+    ]
+    rows = out.getvalue().splitlines()[1:3]
+    assert [row.split()[-2] for row in rows] == ["yes", "-"]

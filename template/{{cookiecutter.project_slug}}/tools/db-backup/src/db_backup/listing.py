@@ -3,8 +3,9 @@
 Each line shows where the backup is, its type, age, size and checksum state:
 locally ``present`` or ``missing`` (the ``.sha256`` beside it), or with
 ``verify_checksums`` ``ok``, ``MISMATCH`` or ``unreadable``; remotely
-``present`` or ``missing`` (the ``.sha256`` object). Quarantined (``.failed``)
-backups are listed too, marked as such. Other files are not shown.
+``present`` or ``missing`` (the ``.sha256`` object); and whether its roles file
+is beside it. Quarantined (``.failed``) backups are listed too, marked as such.
+Other files are not shown.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class ListedBackup:
     modified: dt.datetime
     checksum: str  # PRESENT, MISSING, OK, MISMATCH or UNREADABLE
     address: str  # the local path, or the s3:// URL
+    roles: bool = False  # its roles file is beside it (BACKUP_OWNERSHIP=keep)
 
 
 def list_backups(
@@ -76,6 +78,7 @@ def _listed(store: BackupStore, backup: StoredBackup, verify: bool) -> ListedBac
         backup.modified,
         state,
         backup.address,
+        backup.has_roles,
     )
 
 
@@ -109,7 +112,7 @@ def print_listing(
     if not backups:
         print("No backups found.", file=out)
         return
-    rows = [("WHERE", "TYPE", "AGE", "SIZE", "CHECKSUM", "BACKUP")]
+    rows = [("WHERE", "TYPE", "AGE", "SIZE", "CHECKSUM", "ROLES", "BACKUP")]
     for backup in backups:
         rows.append(
             (
@@ -118,6 +121,7 @@ def print_listing(
                 format_age(now - backup.modified),
                 human_size(backup.size),
                 backup.checksum,
+                "yes" if backup.roles else "-",
                 backup.filename if backup.location == "local" else backup.address,
             )
         )

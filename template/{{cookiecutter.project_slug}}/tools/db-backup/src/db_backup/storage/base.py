@@ -27,6 +27,7 @@ class StoredBackup:
     has_checksum: bool  # its .sha256 is beside it
     key: str = ""  # the store's handle: a path, an object key
     address: str = ""  # where it is, for people: a path, an s3:// URL
+    has_roles: bool = False  # its roles file (``.roles.sql``) is beside it
 
     @classmethod
     def for_name(
@@ -39,10 +40,11 @@ class StoredBackup:
         has_checksum: bool,
         key: str = "",
         address: str = "",
+        has_roles: bool = False,
     ) -> StoredBackup:
         """A backup whose name is parsed against ``database``'s naming pattern."""
         parsed = parse_backup_name(database, filename)
-        return cls(filename, parsed, modified, size, has_checksum, key, address or key)
+        return cls(filename, parsed, modified, size, has_checksum, key, address or key, has_roles)
 
     @property
     def good(self) -> bool:

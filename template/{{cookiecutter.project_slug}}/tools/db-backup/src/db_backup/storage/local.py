@@ -71,6 +71,7 @@ class LocalStore:
                 stat.st_size,
                 has_checksum=checksum_filename(item.name) in names,
                 key=item.path,
+                has_roles=_roles_name(item.name) in names,
             )
             if backup.parsed is not None:
                 found.append(backup)
@@ -152,6 +153,14 @@ class LocalStore:
             str(path),
             str(path),
         )
+
+
+def _roles_name(filename: str) -> str | None:
+    """The roles file's name for a backup's name (None for a name that is no backup's)."""
+    try:
+        return roles_filename(filename)
+    except ValueError:
+        return None
 
 
 def _delete_pair(path: Path) -> str | None:

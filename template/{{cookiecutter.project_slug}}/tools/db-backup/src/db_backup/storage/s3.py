@@ -284,6 +284,7 @@ class S3Store:
         folder = s.type_prefix(backup_type)
         found: dict[str, dict[str, Any]] = {}
         checksums: set[str] = set()
+        others: set[str] = set()
         try:
             for item in self._list(folder):
                 name = item["Key"][len(folder) :]
@@ -293,6 +294,8 @@ class S3Store:
                 parsed = parse_backup_name(database, name)
                 if parsed is not None and parsed.backup_type == backup_type:
                     found[name] = item
+                else:
+                    others.add(name)
         except Exception as exc:
             raise translate(exc, Target("listing", s.bucket, folder, s.endpoint_url)) from exc
         objects = [
@@ -304,6 +307,7 @@ class S3Store:
                 has_checksum=name in checksums,
                 key=item["Key"],
                 address=s.url(item["Key"]),
+                has_roles=roles_filename(name) in others,
             )
             for name, item in found.items()
         ]
