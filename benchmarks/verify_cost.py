@@ -15,7 +15,8 @@ harness's service), bakes a project, makes one backup, then times (median of N r
   decompression, completeness and the load; then the comparison and ``ANALYZE``)
 
 and prints each against the backup and against the plain restore, plus the peak RSS of
-the verifying Python process.
+the verifying Python process, and the CPU time per process of one db-restore.sh run and
+one plain restore.
 
 Usage: python benchmarks/verify_cost.py [--orders N] [--runs N]
 """
@@ -35,6 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from backup_overhead import DATABASE, ROOT, bake, build_database, timed  # noqa: E402
+from process_cpu import cpu_by_process, print_cpu  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from tests.services.postgres import postgres_service  # noqa: E402
@@ -136,6 +138,14 @@ def main() -> None:
             f"plain restore {[round(x, 2) for x in plain]}, db-restore.sh "
             f"{[round(x, 2) for x in restored]}"
         )
+        # Where the CPU goes in one run of each restore (2 cores: the server backend and
+        # psql should be the bottleneck, not the decompressor, the hash or the scan).
+        server.drop_database(TOOL_RESTORE)
+        wall, totals = cpu_by_process(restore_tool, env, (TOOL_RESTORE,))
+        print_cpu("db-restore.sh, CPU per process", wall, totals)
+        server.drop_database(TOOL_RESTORE)
+        wall, totals = cpu_by_process(plain_restore, psql_env, (SCRATCH,))
+        print_cpu("plain restore, CPU per process", wall, totals)
         server.drop_database(DATABASE)
 
 

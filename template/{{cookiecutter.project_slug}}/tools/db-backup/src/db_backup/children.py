@@ -14,7 +14,6 @@ to the thread that forked, not to the process.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import signal
 import sys
@@ -28,10 +27,16 @@ def _load_prctl() -> Callable[..., int] | None:
     """libc's ``prctl``, looked up once, before any fork (None where there is none)."""
     if not sys.platform.startswith("linux"):
         return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        prctl: Callable[..., int] = libc.prctl
-    except (OSError, AttributeError):
+    # The running interpreter's own symbols include libc's (glibc and musl alike); looking
+    # libc up by name with ctypes.util.find_library would run ldconfig, a quarter second.
+    prctl: Callable[..., int] | None = None
+    for library in (None, "libc.so.6"):
+        try:
+            prctl = ctypes.CDLL(library, use_errno=True).prctl
+            break
+        except (OSError, AttributeError):
+            continue
+    if prctl is None:
         return None
     prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
     prctl.restype = ctypes.c_int

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 from .errors import ConfigError
 
@@ -24,15 +25,42 @@ INSTALL_HINTS = {
 }
 
 
+WRAPPER = "pg_wrapper"  # Debian's postgresql-common dispatcher behind /usr/bin/psql and co.
+VERSIONED_CLIENTS = Path("/usr/lib/postgresql")
+
+
 def find_tool(name: str) -> str:
-    """The absolute path of ``name`` on PATH; a ``ConfigError`` saying what to install if absent."""
+    """The absolute path of ``name`` on PATH; a ``ConfigError`` saying what to install if absent.
+
+    Debian's ``/usr/bin/psql`` (and ``pg_dump``...) is ``pg_wrapper``, a Perl script
+    that picks a version and execs it: some 50 ms per call, and the tool calls psql
+    a dozen times a run. Without ``PGCLUSTER``, the wrapper picks the newest installed
+    client for a server it does not manage, so that program is taken directly.
+    """
     path = shutil.which(name)
     if path is None:
         raise ConfigError(
             f"{name} is required but was not found on PATH",
             hint=INSTALL_HINTS.get(name, f"install {name}"),
         )
-    return os.path.abspath(path)
+    path = os.path.abspath(path)
+    if os.path.basename(os.path.realpath(path)) == WRAPPER and not os.environ.get("PGCLUSTER"):
+        return newest_versioned_client(name, VERSIONED_CLIENTS) or path
+    return path
+
+
+def newest_versioned_client(name: str, root: Path) -> str | None:
+    """``<root>/<major>/bin/<name>`` of the highest major installed, if any."""
+    found = []
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return None
+    for entry in entries:
+        program = entry / "bin" / name
+        if entry.name.isdigit() and os.access(program, os.X_OK):
+            found.append((int(entry.name), str(program)))
+    return max(found)[1] if found else None
 
 
 def available_cores() -> int:
