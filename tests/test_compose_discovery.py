@@ -218,11 +218,11 @@ def test_backup_service_copies_credentials_and_joins_internal_networks(tmp_path:
 def test_backup_service_runs_the_scheduler_with_a_healthcheck(tmp_path: Path) -> None:
     """It stays up as the scheduler (BACKUP_SCHEDULE from .env, @daily by default), restarts
     with Docker, is healthy only while --check passes, and writes backups into the host
-    folder as BACKUP_UID:BACKUP_GID."""
+    folder as DB_BACKUP_UID:DB_BACKUP_GID."""
     service = service_for(tmp_path, "services:\n  db:\n    image: postgres:16\n")
     assert service["command"] == ["--schedule=${BACKUP_SCHEDULE:-@daily}", "--verify"]
     assert service["restart"] == "unless-stopped"
-    assert service["user"] == "${BACKUP_UID:-1000}:${BACKUP_GID:-1000}"
+    assert service["user"] == "${DB_BACKUP_UID:-1000}:${DB_BACKUP_GID:-1000}"
     assert service["healthcheck"] == {
         "test": ["CMD", "python3", "-m", "db_backup", "--check"],
         "interval": "5m",

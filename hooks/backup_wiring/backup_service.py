@@ -9,8 +9,8 @@ container (where the server is, where backups go) and the database service's own
 
 It stays up as the tool's scheduler (``BACKUP_SCHEDULE`` from ``.env``), restarted with
 Docker, and is healthy while the newest good backup is younger than ``BACKUP_MAX_AGE``.
-Backups in a host folder are written as ``BACKUP_UID:BACKUP_GID``, so the developer who
-owns the project can read them without root.
+Backups in a host folder are written as ``DB_BACKUP_UID:DB_BACKUP_GID`` (compose-level
+variables, not the tool's), so the developer who owns the project reads them without root.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ NOT_COPIED = frozenset({"POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_INITDB_ARGS"
 PLAIN = re.compile(r"[A-Za-z0-9_./@-][A-Za-z0-9_./:@-]*")
 # The scheduler's flags; BACKUP_SCHEDULE comes from .env (or the shell) when compose starts.
 SCHEDULE_COMMAND = '["--schedule=${BACKUP_SCHEDULE:-@daily}", "--verify"]'
-HOST_USER = '"${BACKUP_UID:-1000}:${BACKUP_GID:-1000}"'
+HOST_USER = '"${DB_BACKUP_UID:-1000}:${DB_BACKUP_GID:-1000}"'
 HEALTHCHECK = (
     ("test", '["CMD", "python3", "-m", "db_backup", "--check"]'),
     ("interval", "5m"),
@@ -110,8 +110,8 @@ class BackupService:
         ]
         if host_folder:
             lines.append(
-                f"  # Files in {self.backups_source} belong to BACKUP_UID:BACKUP_GID (.env; "
-                "default 1000:1000)."
+                f"  # Files in {self.backups_source} belong to DB_BACKUP_UID:DB_BACKUP_GID "
+                "(.env; default 1000:1000)."
             )
         lines += [
             f"  {SERVICE_NAME}:",
