@@ -171,7 +171,10 @@ def bucket_leaks(s3: S3Endpoint, bucket: str, marker: bytes) -> list[str]:
     client = s3.client()
     leaks = []
     for key in s3.list_keys(bucket):
-        data = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        try:
+            data = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except client.exceptions.NoSuchKey:  # deleted since the listing (a probe, a retry)
+            continue
         plain = not key.endswith(".sha256") and not data.startswith(AGE_HEADER)
         if plain or plaintext_found(data, marker):
             leaks.append(key)
