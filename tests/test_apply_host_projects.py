@@ -339,6 +339,16 @@ def run_like_the_service(
     return sorted(path.name for path in backups.iterdir() if not path.name.startswith("."))
 
 
+def assert_one_backup(names: list[str], database: str) -> None:
+    """One daily backup of ``database``: the dump, its roles file, and their checksums."""
+    made = sorted(name for name in names if name.startswith(f"{database}_daily_"))
+    stems = {name.split(".", 1)[0] for name in made}
+    assert len(stems) == 1, made
+    (stem,) = stems
+    suffixes = [name[len(stem) :] for name in made]
+    assert suffixes == [".roles.sql", ".roles.sql.sha256", ".sql.gz", ".sql.gz.sha256"], made
+
+
 def test_cookiecutter_django_backup_runs_against_its_own_database(
     server: PostgresServer, tmp_path: Path
 ) -> None:
@@ -368,11 +378,11 @@ def test_cookiecutter_django_backup_runs_against_its_own_database(
         server, settings["POSTGRES_DB"], settings["POSTGRES_USER"], settings["POSTGRES_PASSWORD"]
     )
     made = back_up(project, server)
-    assert len([name for name in made if name.startswith("my_awesome_project_daily_")]) == 2, made
+    assert_one_backup(made, "my_awesome_project")
     in_service = run_like_the_service(
         project, "docker-compose.production.yml", server, tmp_path / "service-backups"
     )
-    assert len([n for n in in_service if n.startswith("my_awesome_project_daily_")]) == 2
+    assert_one_backup(in_service, "my_awesome_project")
 
 
 def test_fastapi_template_backup_runs_against_its_own_database(
@@ -393,9 +403,9 @@ def test_fastapi_template_backup_runs_against_its_own_database(
     assert "database app as user postgres" in result.stdout
     make_database(server, "app", "postgres", "changethis")
     made = back_up(project, server)
-    assert len([name for name in made if name.startswith("app_daily_")]) == 2, made
+    assert_one_backup(made, "app")
     in_service = run_like_the_service(project, "compose.yml", server, tmp_path / "service-backups")
-    assert len([name for name in in_service if name.startswith("app_daily_")]) == 2, in_service
+    assert_one_backup(in_service, "app")
 
 
 # --- layouts the shared projects lack ------------------------------------------------------
@@ -448,9 +458,9 @@ def test_trust_auth_database_on_an_internal_network_defined_through_an_anchor(
     assert "no password: the server trusts its clients" in result.stdout
     make_database(server, "inventory", "stock", None, trust=True)
     made = back_up(project, server)
-    assert len([name for name in made if name.startswith("inventory_daily_")]) == 2, made
+    assert_one_backup(made, "inventory")
     in_service = run_like_the_service(project, "compose.yaml", server, tmp_path / "in-service")
-    assert len([name for name in in_service if name.startswith("inventory_daily_")]) == 2
+    assert_one_backup(in_service, "inventory")
 
 
 def test_project_without_compose_backs_up_from_the_host(
@@ -499,7 +509,7 @@ def test_project_without_compose_backs_up_from_the_host(
     assert passed is not None and int(passed.group(1)) > 1, asked.stdout[-500:]
     make_database(server, "plain", "plain_owner", "plain-secret")
     made = back_up(project, server)
-    assert len([name for name in made if name.startswith("plain_daily_")]) == 2, made
+    assert_one_backup(made, "plain")
 
 
 def test_reapplying_with_changed_answers_keeps_edits_and_updates_the_rest(tmp_path: Path) -> None:

@@ -163,11 +163,11 @@ def test_zone_is_backup_tz_then_tz() -> None:
 
 
 def test_schedule_comes_from_the_flag_or_backup_schedule() -> None:
-    """The flag wins; BACKUP_SCHEDULE alone schedules a plain backup; --once never schedules."""
+    """The flag wins; a bare --schedule takes BACKUP_SCHEDULE, which alone schedules nothing."""
     env = {"BACKUP_SCHEDULE": "@every 1h"}
     assert schedule_of(parse_command(["--schedule=@daily"]), env) == "@daily"
     assert schedule_of(parse_command(["--schedule"]), env) == "@every 1h"
-    assert schedule_of(parse_command([]), env) == "@every 1h"
+    assert schedule_of(parse_command([]), env) is None
     assert schedule_of(parse_command(["--once"]), env) is None
     assert schedule_of(parse_command(["--list"]), env) is None
     assert schedule_of(parse_command([]), {}) is None
@@ -218,7 +218,7 @@ def test_a_bad_schedule_exits_2_with_one_line(
         "BACKUP_SCHEDULE": "every day",
         "PGPASSWORD": "x",
     }
-    assert main([], environ) == 2
+    assert main(["--schedule"], environ) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and re.search(
         r"\[ERROR\] BACKUP_SCHEDULE 'every day' must have five", err[0]

@@ -117,10 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
         const="",
         help="run forever, a backup (with the other flags; --type=auto unless given) at each "
         "time of EXPR: five cron fields, @hourly/@daily/@weekly/@monthly, or @every 6h "
-        "(default: BACKUP_SCHEDULE, which alone starts the scheduler too)",
+        "(without EXPR: BACKUP_SCHEDULE)",
     )
     parser.add_argument(
-        "--once", action="store_true", help="one backup now, even when BACKUP_SCHEDULE is set"
+        "--once", action="store_true", help="one backup now (the default; never a scheduler)"
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -213,8 +213,9 @@ def merged_settings(environ: Mapping[str, str]) -> dict[str, str]:
 def schedule_of(command: Command, env: Mapping[str, str]) -> str | None:
     """The schedule this command runs on, or None for a single run.
 
-    ``--schedule=EXPR``; ``--schedule`` alone or, for a plain backup without
-    ``--once``, a set ``BACKUP_SCHEDULE``.
+    ``--schedule=EXPR``, or ``--schedule`` alone with ``BACKUP_SCHEDULE``. The
+    variable alone never starts a scheduler: a host sharing ``.env`` with the compose
+    service would turn every cron or manual run into a process that never ends.
     """
     if command.once:
         return None
@@ -225,7 +226,7 @@ def schedule_of(command: Command, env: Mapping[str, str]) -> str | None:
         if not configured:
             raise ConfigError("--schedule without a value needs BACKUP_SCHEDULE")
         return configured
-    return configured if configured and command.options.mode == "backup" else None
+    return None
 
 
 def observer_for(command: Command, environ: Mapping[str, str]) -> RunObserver | None:

@@ -266,8 +266,8 @@ _ROWS = (
     Variable(
         "BACKUP_SCHEDULE",
         "schedule",
-        "run as a scheduler: a backup at each time of this cron expression (`30 2 * * *`, "
-        "`@daily`; needs croniter) or interval (`@every 6h`); `--once` makes one backup now",
+        "the schedule of `--schedule` without a value (the compose service passes it): a "
+        "cron expression (`30 2 * * *`, `@daily`; needs croniter) or interval (`@every 6h`)",
         example="30 2 * * *",
     ),
     Variable(
