@@ -35,7 +35,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from backup_overhead import DATABASE, ROOT, bake, build_database, timed  # noqa: E402
+from backup_overhead import (  # noqa: E402
+    DATABASE,
+    ROOT,
+    bake,
+    build_database,
+    host_environ,
+    timed,
+)
 from process_cpu import cpu_by_process, print_cpu  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
@@ -68,7 +75,7 @@ def main() -> None:
         tool = str(project / "scripts" / "db-backup.sh")
         backups = work / "backups"
         env = {
-            **os.environ,
+            **host_environ(),
             **server.env(DATABASE),
             "BACKUP_DIR": str(backups),
             "BACKUP_RETENTION_DAILY": "0",

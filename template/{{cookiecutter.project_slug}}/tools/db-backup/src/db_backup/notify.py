@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import http.client
 import json
 import logging
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -79,6 +76,12 @@ def _with(url: str, *, suffix: str = "", query: Mapping[str, str] | None = None)
 
 def deliver(what: str, url: str, data: bytes | None = None, content_type: str = "") -> bool:
     """GET (or POST ``data``) ``url``, retried once after an error that may pass; else a WARNING."""
+    # Imported here: every run imports this module, few send anything (urllib.request
+    # brings http.client, ssl and email, a tenth of a second of start-up).
+    import http.client
+    import urllib.error
+    import urllib.request
+
     headers = {"User-Agent": USER_AGENT}
     if content_type:
         headers["Content-Type"] = content_type

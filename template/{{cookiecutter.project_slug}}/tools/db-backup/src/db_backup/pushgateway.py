@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import base64
 import logging
-import urllib.error
 import urllib.parse
-import urllib.request
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import urllib.request
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,8 @@ def shown(url: str) -> str:
 def request_for(url: str, database: str, body: str) -> urllib.request.Request:
     """The POST of ``body`` to the database's group; user:password in the URL become
     basic authentication."""
+    import urllib.request  # only when pushing (see push)
+
     parts = urllib.parse.urlsplit(url)
     target = _bare(parts, parts.path.rstrip("/") + group_path(database))
     request = urllib.request.Request(
@@ -81,6 +85,10 @@ def request_for(url: str, database: str, body: str) -> urllib.request.Request:
 
 def push(url: str, database: str, body: str, timeout: float = TIMEOUT_SECONDS) -> bool:
     """POST ``body`` (text exposition format); True on success, a warning otherwise."""
+    # Imported here: config imports this module on every run, few runs push.
+    import urllib.error
+    import urllib.request
+
     where = shown(url)
     try:
         with urllib.request.urlopen(request_for(url, database, body), timeout=timeout) as reply:
