@@ -260,7 +260,9 @@ def test_pg_dump_older_than_the_server_is_a_config_error_with_a_hint(
     old_pg_dump = (
         'if [ "$1" = --version ]; then echo "pg_dump (PostgreSQL) 9.6.24"; exit 0; fi\nexit 99'
     )
-    path = program_dir(tmp_path / "fake-bin", ("psql", "pigz"), scripts={"pg_dump": old_pg_dump})
+    path = program_dir(
+        tmp_path / "fake-bin", ("psql", "pg_dumpall", "pigz"), scripts={"pg_dump": old_pg_dump}
+    )
     result = run_tool(baked_project, [], {**postgres.env(database("small")), "PATH": path})
     assert result.returncode == 2, describe(result)
     assert "pg_dump 9 cannot dump a PostgreSQL" in result.stderr
@@ -274,10 +276,11 @@ def test_pg_dump_older_than_the_server_is_a_config_error_with_a_hint(
     ("missing", "env", "expected"),
     [
         ("pg_dump", {}, "pg_dump is required"),
+        ("pg_dumpall", {}, "pg_dumpall is required"),
         ("compressor", {}, "gzip is required"),
         ("compressor", {"BACKUP_COMPRESSION": "zstd"}, "zstd is required"),
     ],
-    ids=["no-pg_dump", "no-gzip-or-pigz", "no-zstd"],
+    ids=["no-pg_dump", "no-pg_dumpall", "no-gzip-or-pigz", "no-zstd"],
 )
 def test_missing_tools_are_config_errors_saying_what_to_install(
     missing: str,
@@ -288,8 +291,9 @@ def test_missing_tools_are_config_errors_saying_what_to_install(
     database: Callable[..., str],
     tmp_path: Path,
 ) -> None:
-    """No pg_dump, no gzip/pigz, or no zstd when asked for: exit 2 with an install hint."""
-    real = ("psql",) if missing == "pg_dump" else ("psql", "pg_dump")
+    """No pg_dump, no pg_dumpall (for the roles file), no gzip/pigz, or no zstd when asked
+    for: exit 2 with an install hint."""
+    real = tuple(name for name in ("psql", "pg_dump", "pg_dumpall") if name != missing)
     path = program_dir(tmp_path / "fake-bin", real)
     run_env = {**postgres.env(database("small")), **env, "PATH": path}
     result = run_tool(baked_project, [], run_env)

@@ -18,6 +18,7 @@ _CLIENT_HINT = (
 )
 INSTALL_HINTS = {
     "pg_dump": _CLIENT_HINT,
+    "pg_dumpall": _CLIENT_HINT + "; or set BACKUP_OWNERSHIP=drop (no roles file)",
     "psql": _CLIENT_HINT,
     "gzip": "install gzip (Debian/Ubuntu: apt-get install gzip), or pigz for parallel compression",
     "pigz": "install pigz (Debian/Ubuntu: apt-get install pigz)",
