@@ -152,10 +152,14 @@ def leaks_in(directory: Path, marker: bytes) -> list[str]:
 
 
 def unsealed_files(directory: Path) -> list[str]:
-    """Files under ``directory`` (checksums and locks aside) that do not start as age output."""
+    """Files under ``directory`` (checksums and locks aside) that do not start as age output.
+
+    A ``.sha256`` is also seen under its temporary name (``.<name>.sha256.tmp-...``) while
+    it is written atomically.
+    """
     found = []
     for path in directory.rglob("*"):
-        if path.name.endswith((".sha256", ".lock")) or not path.is_file():
+        if ".sha256" in path.name or path.name.endswith(".lock") or not path.is_file():
             continue
         try:
             head = path.read_bytes()[: len(AGE_HEADER)]
