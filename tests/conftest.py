@@ -16,6 +16,7 @@ import pytest
 
 from tests.helpers import unique_name
 from tests.hook_loader import load_hook
+from tests.restore_support import databases_like
 from tests.services._net import ServiceUnavailable
 from tests.services.datasets import REPOSITORY_ROOT
 from tests.services.postgres import PostgresServer, postgres_service
@@ -113,3 +114,14 @@ def baked_project(request: pytest.FixtureRequest, bake: Callable[..., Path]) -> 
     """
     extra_context = getattr(request, "param", None) or {}
     return bake(**extra_context)
+
+
+@pytest.fixture
+def cleanup(postgres: PostgresServer) -> Iterator[list[str]]:
+    """Database names (or prefixes ending in ``*``) to drop when the test ends."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        targets = databases_like(postgres, name[:-1]) if name.endswith("*") else [name]
+        for target in targets:
+            postgres.drop_database(target)

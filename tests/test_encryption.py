@@ -16,7 +16,7 @@ import shlex
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,17 +96,6 @@ def keys(tmp_path: Path) -> Callable[[str], Key]:
     directory = tmp_path / "keys"
     directory.mkdir()
     return lambda name: age_key(directory, name)
-
-
-@pytest.fixture
-def cleanup(postgres: PostgresServer) -> Iterator[list[str]]:
-    """Database names (or prefixes ending in ``*``) to drop when the test ends."""
-    names: list[str] = []
-    yield names
-    for name in names:
-        targets = databases_like(postgres, name[:-1]) if name.endswith("*") else [name]
-        for target in targets:
-            postgres.drop_database(target)
 
 
 def with_marker(postgres: PostgresServer, dbname: str) -> str:

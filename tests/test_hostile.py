@@ -404,6 +404,34 @@ def test_a_directory_at_a_partial_name_is_left_alone_and_not_reported_removed(
 # --- 14: BACKUP_TIMEOUT: a frozen server session does not hold the run forever ------------
 
 
+def run_frozen(
+    proc: subprocess.Popen[str], sessions: Callable[[], list[str]], what: str
+) -> tuple[subprocess.CompletedProcess[str], list[int]]:
+    """Wait for the run's server ``sessions``, stop them (SIGSTOP) until ``proc`` has ended.
+
+    Returns the run's result and its child processes as they were while frozen. Without
+    BACKUP_TIMEOUT the run would wait for the frozen sessions for ever.
+    """
+    frozen: list[int] = []
+
+    def freeze() -> bool:
+        frozen.extend(int(pid) for pid in sessions())
+        return bool(frozen)
+
+    try:
+        wait_until(freeze, what, 120)
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        children = children_of(proc.pid)
+        out, err = proc.communicate(timeout=180)
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), children
+
+
 def test_a_frozen_dump_session_ends_at_backup_timeout_with_exit_4(
     baked_project: Path, postgres: PostgresServer, big_database: str
 ) -> None:
@@ -411,31 +439,18 @@ def test_a_frozen_dump_session_ends_at_backup_timeout_with_exit_4(
     backups = baked_project / "backups"
     env = {**postgres.env(big_database), "BACKUP_TIMEOUT": "4"}
     proc = start_tool(baked_project, [], env)
-    frozen: list[int] = []
 
-    def freeze() -> bool:
-        pids = postgres.psql(
+    def dump_sessions() -> list[str]:
+        return postgres.psql(
             "SELECT pid FROM pg_stat_activity "
             f"WHERE datname = '{big_database}' AND application_name = 'db-backup'"
         ).split()
-        frozen.extend(int(pid) for pid in pids)
-        return bool(pids)
 
-    try:
-        wait_until(freeze, "pg_dump's session")
-        for pid in frozen:
-            os.kill(pid, signal.SIGSTOP)
-        children = children_of(proc.pid)
-        # Without the timeout the run would wait for the frozen session for ever.
-        out, err = proc.communicate(timeout=120)
-    finally:
-        for pid in frozen:
-            os.kill(pid, signal.SIGCONT)
-        if proc.poll() is None:
-            proc.kill()
-    result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    result, children = run_frozen(proc, dump_sessions, "pg_dump's session")
     assert result.returncode == 4, describe(result)
-    assert "BACKUP_TIMEOUT of 4 s reached while dumping" in error_lines(err)[0], describe(result)
+    assert "BACKUP_TIMEOUT of 4 s reached while dumping" in error_lines(result.stderr)[0], describe(
+        result
+    )
     assert not any(alive(child) for child in children)
     assert backups_in(backups) == []
     assert not [p.name for p in backups.iterdir() if ".partial-" in p.name]
@@ -448,28 +463,17 @@ def test_a_frozen_test_restore_ends_at_backup_timeout_with_exit_3_and_keeps_the_
     backups = baked_project / "backups"
     env = {**postgres.env(big_database), "BACKUP_TIMEOUT": "30"}
     proc = start_tool(baked_project, ["--verify"], env)
-    frozen: list[int] = []
-
-    def freeze() -> bool:
-        pids = [int(pid) for pid in scratch_sessions(postgres, big_database)]
-        frozen.extend(pids)
-        return bool(pids)
-
     try:
-        wait_until(freeze, "the test restore", 120)
-        for pid in frozen:
-            os.kill(pid, signal.SIGSTOP)
-        out, err = proc.communicate(timeout=180)
+        result, _ = run_frozen(
+            proc, lambda: scratch_sessions(postgres, big_database), "the test restore"
+        )
     finally:
-        for pid in frozen:
-            os.kill(pid, signal.SIGCONT)
-        if proc.poll() is None:
-            proc.kill()
         for name in scratch_databases(postgres, big_database):
             postgres.drop_database(name)
-    result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     assert result.returncode == 3, describe(result)
-    assert "BACKUP_TIMEOUT of 30 s reached during the test restore" in err, describe(result)
+    assert "BACKUP_TIMEOUT of 30 s reached during the test restore" in result.stderr, describe(
+        result
+    )
     (kept,) = backups_in(backups)
     assert (backups / f"{kept}.sha256").is_file()
     assert not [p.name for p in backups.iterdir() if p.name.endswith(".failed")]
@@ -481,30 +485,17 @@ def test_a_frozen_restore_ends_at_backup_timeout_with_exit_8_and_is_cleaned_next
     """db-restore.sh under BACKUP_TIMEOUT: exit 8, nothing committed; the next run cleans up."""
     assert run_tool(baked_project, [], postgres.env(big_database)).returncode == 0
     env = {**postgres.env(big_database), "BACKUP_TIMEOUT": "20"}
-    proc = start_restore(baked_project, ["--target=" + f"{big_database}_frozen"], env)
-    frozen: list[int] = []
+    proc = start_restore(baked_project, [f"--target={big_database}_frozen"], env)
 
-    def freeze() -> bool:
-        pids = postgres.psql(
+    def restore_sessions() -> list[str]:
+        return postgres.psql(
             f"SELECT pid FROM pg_stat_activity WHERE datname = '{big_database}_frozen'"
         ).split()
-        frozen.extend(int(pid) for pid in pids)
-        return bool(pids)
 
-    try:
-        wait_until(freeze, "the restore's session", 120)
-        for pid in frozen:
-            os.kill(pid, signal.SIGSTOP)
-        out, err = proc.communicate(timeout=180)
-    finally:
-        for pid in frozen:
-            os.kill(pid, signal.SIGCONT)
-        if proc.poll() is None:
-            proc.kill()
-    result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    result, _ = run_frozen(proc, restore_sessions, "the restore's session")
     try:
         assert result.returncode == 8, describe(result)
-        assert "BACKUP_TIMEOUT of 20 s reached while restoring" in err, describe(result)
+        assert "BACKUP_TIMEOUT of 20 s reached while restoring" in result.stderr, describe(result)
         # Dropped now, or (its session was frozen) named and dropped by the next restore.
         again = run_restore(baked_project, ["--dry-run"], env)
         assert again.returncode == 0, describe(again)

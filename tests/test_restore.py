@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -46,17 +46,6 @@ from tests.test_verify import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def cleanup(postgres: PostgresServer) -> Iterator[list[str]]:
-    """Names of databases (or name prefixes ending in ``*``) to drop when the test ends."""
-    names: list[str] = []
-    yield names
-    for name in names:
-        targets = databases_like(postgres, name[:-1]) if name.endswith("*") else [name]
-        for target in targets:
-            postgres.drop_database(target)
 
 
 def backed_up(project: Path, env: dict[str, str], *args: str) -> Path:
