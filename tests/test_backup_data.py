@@ -220,15 +220,19 @@ def test_password_file_and_no_password_in_any_output(
 def test_partial_file_of_a_killed_run_is_removed_by_the_next_run(
     baked_project: Path, postgres: PostgresServer, database: Callable[..., str]
 ) -> None:
-    """A ``.partial-<pid>`` left by a run killed with SIGKILL goes; another database's stays."""
+    """A ``.partial-<pid>`` (of a backup or its roles file) left by a run killed with SIGKILL
+    goes; another database's stays."""
     dbname = database("small")
     backups = baked_project / "backups"
     backups.mkdir(exist_ok=True)  # the hook makes it for the compose bind mount
     ours = backups / f".{dbname}_daily_20200101_000000.sql.gz.partial-99999"
+    our_roles = backups / f".{dbname}_daily_20200101_000000.roles.sql.partial-99999"
     theirs = backups / ".otherdb_daily_20200101_000000.sql.gz.partial-99999"
     ours.write_bytes(b"half a dump")
+    our_roles.write_bytes(b"CREATE ROLE half")
     theirs.write_bytes(b"not ours")
     result = run_tool(baked_project, [], postgres.env(dbname))
     assert result.returncode == 0, describe(result)
-    assert not ours.exists() and theirs.exists()
+    assert not ours.exists() and not our_roles.exists() and theirs.exists()
     assert f"[WARNING] removed {ours.name}" in result.stderr
+    assert f"[WARNING] removed {our_roles.name}" in result.stderr

@@ -7,7 +7,13 @@ import fnmatch
 import pytest
 
 from db_backup.naming import parse_backup_name
-from db_backup.roles import plan_roles, roles_filename, split_statements, unquote
+from db_backup.roles import (
+    is_roles_filename,
+    plan_roles,
+    roles_filename,
+    split_statements,
+    unquote,
+)
 
 # The shape of `pg_dumpall --roles-only` (PostgreSQL 15), with awkward names.
 ROLES_FILE = '''\
@@ -106,3 +112,12 @@ def test_without_superuser_the_grantor_is_left_to_the_server() -> None:
 def test_unquote() -> None:
     assert unquote('"A""b"') == 'A"b'
     assert unquote("plain") == "plain"
+
+
+def test_a_roles_file_is_known_by_its_database() -> None:
+    """The partial-file sweep removes this database's roles files only."""
+    assert is_roles_filename("shop", "shop_daily_20250101_020000.roles.sql")
+    assert is_roles_filename("shop", "shop_daily_20250101_020000.roles.sql.age")
+    assert not is_roles_filename("shop", "shop_daily_20250101_020000.sql.gz")
+    assert not is_roles_filename("shop", "shop_daily_daily_20250101_020000.roles.sql")
+    assert not is_roles_filename("shop", "other_daily_20250101_020000.roles.sql")

@@ -36,7 +36,7 @@ from .lock import BackupLock
 from .log import SUCCESS, JsonValue, fields
 from .metrics import RunMetrics, publish, publish_verified
 from .naming import FAILED_SUFFIX, parse_backup_name
-from .roles import RolesError, RolesFile, write_roles_file
+from .roles import RolesError, RolesFile, is_roles_filename, write_roles_file
 from .server import ServerInfo, probe
 from .storage import BackupStore, LocalStore, s3_store
 from .tools import client_major_version, find_tool
@@ -135,7 +135,7 @@ def remove_stale_partials(backup_dir: Path, database: str) -> None:
         if not name.startswith(".") or PARTIAL_MARKER not in name:
             continue
         final = name[1:].rsplit(PARTIAL_MARKER, 1)[0]
-        if parse_backup_name(database, final) is None:
+        if parse_backup_name(database, final) is None and not is_roles_filename(database, final):
             continue
         if entry.is_dir(follow_symlinks=False):
             log.warning(f"{name} has the name of a partial file but is a directory: left alone")

@@ -23,6 +23,7 @@ from .checksums import checksum_line, checksum_path_for, file_sha256
 from .compression import EXTENSIONS
 from .connection import ConnectionInfo
 from .encryption import Encryption
+from .naming import parse_backup_name
 from .pipeline import PipelineError, Stage, run_pipeline
 from .tools import find_tool
 
@@ -52,6 +53,12 @@ def roles_filename(backup_filename: str) -> str:
         if found:
             return stem + ROLES_EXTENSION + tail
     raise ValueError(f"not a backup file name: {backup_filename!r}")
+
+
+def is_roles_filename(database: str, filename: str) -> bool:
+    """Whether ``filename`` is the roles file of one of ``database``'s backups."""
+    stem, found, tail = filename.rpartition(ROLES_EXTENSION)
+    return bool(found) and parse_backup_name(database, f"{stem}.sql.gz{tail}") is not None
 
 
 def pg_dumpall_command(pg_dumpall: str, database: str, *, with_passwords: bool) -> list[str]:
