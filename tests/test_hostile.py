@@ -443,7 +443,10 @@ def test_a_frozen_dump_session_ends_at_backup_timeout_with_exit_4(
     def dump_sessions() -> list[str]:
         return postgres.psql(
             "SELECT pid FROM pg_stat_activity "
-            f"WHERE datname = '{big_database}' AND application_name = 'db-backup'"
+            f"WHERE datname = '{big_database}' AND application_name = 'db-backup' "
+            # pg_dump's COPY, not the tool's short login probe before it (freezing that
+            # one would time the run out while preparing, not while dumping)
+            "AND query LIKE 'COPY %'"
         ).split()
 
     result, children = run_frozen(proc, dump_sessions, "pg_dump's session")
