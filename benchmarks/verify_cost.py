@@ -1,33 +1,33 @@
-"""Measure what verification costs: against the backup itself and against a plain restore.
+"""Measure what verification and restore cost, at three database sizes, against the bare tools.
 
-Builds the same database as ``backup_overhead.py`` in a throwaway PostgreSQL (the test
-harness's service), bakes a project, makes one backup, then times (median of N runs):
+For each size (rows in the orders table of ``backup_overhead.py``'s database; by default
+about 30 MB, 300 MB and 1.5 GB of SQL) it builds the database in a throwaway PostgreSQL
+(the test harness's service), bakes a project, and times (median of N runs):
 
-* backup: ``db-backup.sh`` without ``--verify``
+* ``pg_dump > /dev/null`` and the backup (``db-backup.sh`` without ``--verify``);
 * ``--verify-file`` with ``BACKUP_VERIFY_RESTORE=never``: checksum, whole decompression,
-  completeness scan (checks 1-3)
+  completeness scan (checks 1-3), against ``gzip -t`` (and ``pigz -dc > /dev/null``);
 * ``--verify-file`` with the test restore (checks 1-4: scratch database created, restored
-  through the scanner, rows and objects compared, dropped)
-* plain restore: ``createdb && gunzip -c file | psql -v ON_ERROR_STOP=1 --single-transaction``
-  ``&& dropdb``, the operator's restore the test restore is compared with
-* ``gunzip -c file > /dev/null``: decompression alone
-* ``db-restore.sh FILE --target=...``: the restore command (one pass: checksum,
-  decompression, completeness and the load; then the comparison and ``ANALYZE``)
+  through the scanner, rows and objects compared, dropped), against the plain restore
+  ``createdb && gunzip -c file | psql -v ON_ERROR_STOP=1 --single-transaction && dropdb``;
+* ``db-restore.sh FILE --target=...`` (one pass: checksum, decompression, completeness and
+  the load; then the comparison and ``ANALYZE``), against the plain restore and against
+  the plain restore followed by ``ANALYZE`` (the same work);
 
-and prints each against the backup and against the plain restore, plus the peak RSS of
-the verifying Python process, and the CPU time per process of one db-restore.sh run and
-one plain restore.
+and prints each ratio, the peak RSS of the verifying and restoring Python process at
+every size, and, for the largest size, the CPU time per process of one db-restore.sh run
+and one plain restore.
 
-Usage: python benchmarks/verify_cost.py [--orders N] [--runs N]
+Usage: python benchmarks/verify_cost.py [--sizes N,N,N] [--runs N]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -46,7 +46,7 @@ from backup_overhead import (  # noqa: E402
 from process_cpu import cpu_by_process, print_cpu  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
-from tests.services.postgres import postgres_service  # noqa: E402
+from tests.services.postgres import PostgresServer, postgres_service  # noqa: E402
 
 SCRATCH = "bench_plain_restore"
 TOOL_RESTORE = "bench_tool_restore"
@@ -62,89 +62,128 @@ def shell(script: str) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=500_000, help="rows in the orders table")
+    parser.add_argument(
+        "--sizes",
+        default="150000,1500000,7500000",
+        help="rows in the orders table, one database per value (comma-separated)",
+    )
     parser.add_argument("--runs", type=int, default=3, help="runs of each variant (median)")
     args = parser.parse_args()
-    gunzip = shutil.which("pigz") or "gzip"
+    sizes = [int(value) for value in args.sizes.split(",") if value.strip()]
 
+    summaries = []
     with postgres_service() as server, tempfile.TemporaryDirectory() as scratch:
-        work = Path(scratch)
-        print(f"building {args.orders} orders in a throwaway PostgreSQL ({server.kind})...")
-        db_bytes = build_database(server, args.orders)
-        project = bake(work / "baked")
-        tool = str(project / "scripts" / "db-backup.sh")
-        backups = work / "backups"
-        env = {
-            **host_environ(),
-            **server.env(DATABASE),
-            "BACKUP_DIR": str(backups),
-            "BACKUP_RETENTION_DAILY": "0",
-        }
-        psql_env = server.psql_env()
-        connect = f"-h {server.host} -p {server.port} -U {server.superuser}"
+        project = bake(Path(scratch) / "baked")
+        for index, orders in enumerate(sizes):
+            work = Path(scratch) / f"size{index}"
+            work.mkdir()
+            last = index == len(sizes) - 1
+            summaries.append(measure(server, project, work, orders, args.runs, cpu=last))
+    print(f"\n== summary (medians of {args.runs} runs; ratios to the bare tools) ==")
+    print(f"{'SQL MiB':>8} " + " ".join(f"{label:>13}" for label, _ in RATIOS) + "  peak RSS MiB")
+    for sql_mib, ratios, rss in summaries:
+        cells = " ".join(f"{ratios[label]:13.2f}" for label, _ in RATIOS)
+        print(f"{sql_mib:8.0f} {cells}  {rss:12.1f}")
+    print("; ".join(f"{label}: {meaning}" for label, meaning in RATIOS))
 
-        backup_runs = []
-        for _ in range(args.runs):
-            shutil.rmtree(backups, ignore_errors=True)
-            backup_runs.append(timed([tool], env).wall)
-        (backup,) = sorted(backups.glob("*.sql.gz"))
-        size = backup.stat().st_size
-        print(f"database {db_bytes / 2**20:.0f} MiB, backup {size / 2**20:.1f} MiB")
 
-        never_env = {**env, "BACKUP_VERIFY_RESTORE": "never"}
-        restore_env = {**env, "BACKUP_VERIFY_RESTORE": "always"}
-        verify_file = [tool, "--verify-file", str(backup)]
-        never_runs = [timed(verify_file, never_env, True) for _ in range(args.runs)]
-        checks_1_3 = [run.wall for run in never_runs]
-        rss_1_3 = [run.peak_rss_kib for run in never_runs]
-        restore_runs = [timed(verify_file, restore_env, True) for _ in range(args.runs)]
-        checks_1_4 = [run.wall for run in restore_runs]
-        rss_1_4 = [run.peak_rss_kib for run in restore_runs]
-        createdb = shlex.join([server.program("createdb")]) + f" {connect} {SCRATCH}"
-        dropdb = shlex.join([server.program("dropdb")]) + f" {connect} --if-exists {SCRATCH}"
-        psql = shlex.join([server.program("psql")])
-        plain_restore = shell(
-            f"{dropdb} && {createdb} && {gunzip} -dc {shlex.quote(str(backup))} | "
-            f"{psql} {connect} -X -q -v ON_ERROR_STOP=1 --single-transaction -d {SCRATCH} "
-            f"> /dev/null && {dropdb}"
-        )
-        plain = [timed(plain_restore, psql_env).wall for _ in range(args.runs)]
-        decompress = [
-            timed(shell(f"{gunzip} -dc {shlex.quote(str(backup))} > /dev/null"), psql_env).wall
-            for _ in range(args.runs)
-        ]
-        restore_tool = [str(project / "scripts" / "db-restore.sh"), str(backup)]
-        restore_tool.append(f"--target={TOOL_RESTORE}")
-        tool_runs = []
-        for _ in range(args.runs):
+RATIOS = [
+    ("backup", "db-backup.sh / pg_dump > /dev/null"),
+    ("checks 1-3", "--verify-file, never / gzip -t"),
+    ("checks 1-4", "--verify-file, test restore / plain restore"),
+    ("restore", "db-restore.sh / plain restore"),
+    ("restore=work", "db-restore.sh / plain restore + ANALYZE"),
+]
+
+
+def measure(
+    server: PostgresServer, project: Path, work: Path, orders: int, runs: int, *, cpu: bool
+) -> tuple[float, dict[str, float], float]:
+    """Time every variant on one database size; (MiB of SQL, ratios, peak RSS MiB)."""
+    gunzip = shutil.which("pigz") or "gzip"
+    print(f"\n== {orders} orders: building the database ({server.kind}) ==")
+    db_bytes = build_database(server, orders)
+    tool = str(project / "scripts" / "db-backup.sh")
+    backups = work / "backups"
+    env = {
+        **host_environ(),
+        **server.env(DATABASE),
+        "BACKUP_DIR": str(backups),
+        "BACKUP_RETENTION_DAILY": "0",
+    }
+    psql_env = server.psql_env()
+    connect = f"-h {server.host} -p {server.port} -U {server.superuser}"
+    pg_dump = shlex.join([server.program("pg_dump")]) + f" {connect} --format=plain {DATABASE}"
+
+    floor = [timed(shell(f"{pg_dump} > /dev/null"), psql_env).wall for _ in range(runs)]
+    backup_runs = []
+    for _ in range(runs):
+        shutil.rmtree(backups, ignore_errors=True)
+        backup_runs.append(timed([tool], env).wall)
+    (backup,) = sorted(backups.glob("*.sql.gz"))
+    quoted = shlex.quote(str(backup))
+    sql_bytes = int(
+        subprocess.run(
+            shell(f"{gunzip} -dc {quoted} | wc -c"), capture_output=True, check=True
+        ).stdout
+    )
+    print(
+        f"database {db_bytes / 2**20:.0f} MiB on disk, {sql_bytes / 2**20:.0f} MiB of SQL, "
+        f"backup {backup.stat().st_size / 2**20:.1f} MiB"
+    )
+
+    never_env = {**env, "BACKUP_VERIFY_RESTORE": "never"}
+    restore_env = {**env, "BACKUP_VERIFY_RESTORE": "always"}
+    verify_file = [tool, "--verify-file", str(backup)]
+    createdb = shlex.join([server.program("createdb")]) + f" {connect} {SCRATCH}"
+    dropdb = shlex.join([server.program("dropdb")]) + f" {connect} --if-exists {SCRATCH}"
+    psql = shlex.join([server.program("psql")]) + f" {connect} -X -q -v ON_ERROR_STOP=1"
+    load = f"{createdb} && {gunzip} -dc {quoted} | {psql} --single-transaction -d {SCRATCH}"
+    plain_restore = shell(f"{dropdb} && {load} > /dev/null && {dropdb}")
+    plain_analyze = shell(
+        f"{dropdb} && {load} > /dev/null && {psql} -d {SCRATCH} -c ANALYZE && {dropdb}"
+    )
+    restore_tool = [str(project / "scripts" / "db-restore.sh"), str(backup)]
+    restore_tool.append(f"--target={TOOL_RESTORE}")
+
+    samples: dict[str, list[float]] = {}
+    rss: list[int] = []
+    # Interleaved, so load from elsewhere hits every variant alike.
+    for _ in range(runs):
+        for label, run in (
+            ("gzip -t", lambda: timed(["gzip", "-t", str(backup)], psql_env)),
+            ("pigz -dc", lambda: timed(shell(f"{gunzip} -dc {quoted} > /dev/null"), psql_env)),
+            ("checks 1-3", lambda: timed(verify_file, never_env, True)),
+            ("checks 1-4", lambda: timed(verify_file, restore_env, True)),
+            ("plain restore", lambda: timed(plain_restore, psql_env)),
+            ("plain restore + ANALYZE", lambda: timed(plain_analyze, psql_env)),
+            ("db-restore.sh", lambda: timed(restore_tool, env, True)),
+        ):
             server.drop_database(TOOL_RESTORE)
-            tool_runs.append(timed(restore_tool, env, True))
-        server.drop_database(TOOL_RESTORE)
-        restored = [run.wall for run in tool_runs]
+            result = run()
+            samples.setdefault(label, []).append(result.wall)
+            rss.append(result.peak_rss_kib)
+    server.drop_database(TOOL_RESTORE)
 
-        b, v3, v4, p = median(backup_runs), median(checks_1_3), median(checks_1_4), median(plain)
-        print(f"\n{'':44} {'median s':>9} {'/ backup':>9} {'/ plain restore':>16}")
-        rows = [
-            ("backup (db-backup.sh, no --verify)", b),
-            ("verify checks 1-3 (BACKUP_VERIFY_RESTORE=never)", v3),
-            ("verify checks 1-4 (with the test restore)", v4),
-            ("plain restore: createdb, gunzip | psql, dropdb", p),
-            ("db-restore.sh (checks, restore, compare, ANALYZE)", median(restored)),
-            (f"{os.path.basename(gunzip)} -dc > /dev/null", median(decompress)),
-        ]
-        for label, seconds in rows:
-            print(f"{label:<48} {seconds:9.2f} {seconds / b:9.2f} {seconds / p:16.2f}")
-        print(
-            f"\npeak RSS of the verifying Python process: checks 1-3 {max(rss_1_3) / 1024:.1f} "
-            f"MiB, checks 1-4 {max(rss_1_4) / 1024:.1f} MiB, db-restore.sh "
-            f"{max(run.peak_rss_kib for run in tool_runs) / 1024:.1f} MiB"
-        )
-        print(
-            f"runs: backup {[round(x, 2) for x in backup_runs]}, checks 1-3 "
-            f"{[round(x, 2) for x in checks_1_3]}, checks 1-4 {[round(x, 2) for x in checks_1_4]}, "
-            f"plain restore {[round(x, 2) for x in plain]}, db-restore.sh "
-            f"{[round(x, 2) for x in restored]}"
-        )
+    samples["pg_dump > /dev/null"] = floor
+    samples["backup"] = backup_runs
+    m = {label: median(values) for label, values in samples.items()}
+    print(f"\n{'':48} {'median s':>9}  runs")
+    for label, values in samples.items():
+        print(f"{label:<48} {m[label]:9.2f}  {' '.join(f'{x:.2f}' for x in values)}")
+    ratios = {
+        "backup": m["backup"] / m["pg_dump > /dev/null"],
+        "checks 1-3": m["checks 1-3"] / m["gzip -t"],
+        "checks 1-4": m["checks 1-4"] / m["plain restore"],
+        "restore": m["db-restore.sh"] / m["plain restore"],
+        "restore=work": m["db-restore.sh"] / m["plain restore + ANALYZE"],
+    }
+    print("ratios: " + ", ".join(f"{label} {value:.2f}" for label, value in ratios.items()))
+    print(
+        f"checks 1-3 / pigz -dc > /dev/null: {m['checks 1-3'] / m['pigz -dc']:.2f}; "
+        f"peak RSS of the tool's Python process: {max(rss) / 1024:.1f} MiB"
+    )
+    if cpu:
         # Where the CPU goes in one run of each restore (2 cores: the server backend and
         # psql should be the bottleneck, not the decompressor, the hash or the scan).
         server.drop_database(TOOL_RESTORE)
@@ -153,7 +192,9 @@ def main() -> None:
         server.drop_database(TOOL_RESTORE)
         wall, totals = cpu_by_process(plain_restore, psql_env, (SCRATCH,))
         print_cpu("plain restore, CPU per process", wall, totals)
-        server.drop_database(DATABASE)
+    server.drop_database(TOOL_RESTORE)
+    server.drop_database(DATABASE)
+    return sql_bytes / 2**20, ratios, max(rss) / 1024
 
 
 if __name__ == "__main__":

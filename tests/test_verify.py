@@ -244,6 +244,18 @@ def lose_rows_in_a_copy_block(backup: Path, target: Path) -> Path:
     return write_with_checksum(target, gzip.compress(damaged))
 
 
+def hide_a_copy_block_from_the_scanner(backup: Path, target: Path) -> Path:
+    """A COPY block without pg_dump's ``Data for Name`` header above it, so not counted.
+
+    psql's COPY tags no longer pair with the counted blocks: the tables are counted
+    instead, and the extra row is found.
+    """
+    sql = sql_of(backup)
+    at = sql.index(b"\n--\n-- PostgreSQL database dump complete")
+    extra = b"\nCOPY public.notes (body) FROM stdin;\nfourth note\n\\.\n"
+    return write_with_checksum(target, gzip.compress(sql[:at] + extra + sql[at:]))
+
+
 DAMAGE = [
     pytest.param(flip_one_byte, "checksum: ", "does not match its .sha256", id="flipped-byte"),
     pytest.param(
@@ -258,6 +270,12 @@ DAMAGE = [
         "test restore: ",
         "table public.notes has 2 rows after the restore, the dump's COPY data holds 3",
         id="copy-block-lost-rows",
+    ),
+    pytest.param(
+        hide_a_copy_block_from_the_scanner,
+        "test restore: ",
+        "table public.notes has 4 rows after the restore, the dump's COPY data holds 3",
+        id="copy-block-without-header",
     ),
     pytest.param(add_an_sql_error, "test restore: ", "division by zero", id="sql-error"),
 ]

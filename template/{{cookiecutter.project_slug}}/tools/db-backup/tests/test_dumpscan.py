@@ -141,6 +141,7 @@ def assert_whole_dump(result: ScanResult) -> None:
     assert result.complete
     assert result.header and result.trailer
     assert result.rows == ROWS
+    assert result.copies == tuple(ROWS.items()), "every COPY block in the dump's order"
     assert dict(result.objects) == OBJECTS
     assert result.restrict_key == KEY == result.unrestrict_key
     assert result.client_encoding == "UTF8"

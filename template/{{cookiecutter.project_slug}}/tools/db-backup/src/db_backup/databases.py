@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from . import psql
 from .connection import ConnectionInfo
-from .errors import ConfigError, DatabaseConnectionError, GeneralError
+from .errors import BackupError, ConfigError, DatabaseConnectionError, GeneralError
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +91,36 @@ class Server:
     # -- queries ---------------------------------------------------------------------------
 
     def run(self, sql: str, *, what: str, database: str | None = None) -> list[list[str]]:
-        """Run ``sql`` on the maintenance database (or ``database``); errors name ``what``."""
-        target = self.connection.with_dbname(database) if database else self.admin()
+        """Run ``sql`` on the maintenance database (or ``database``); errors name ``what``.
+
+        The maintenance database is ``postgres``, else ``template1``: the first
+        statement finds out by running there, moving on only when psql could not
+        connect (so the statement never ran).
+        """
+        if database:
+            return self._run_on(self.connection.with_dbname(database), sql, what)
+        if self._admin is not None:
+            return self._run_on(self._admin, sql, what)
+        last: psql.PsqlFailed | None = None
+        for name in MAINTENANCE_DATABASES:
+            candidate = self.connection.with_dbname(name)
+            try:
+                rows = self._run_on(candidate, sql, what, reraise=True)
+            except psql.PsqlFailed as exc:
+                if not _refused_at_login(exc):
+                    raise self._failure(exc, what) from None
+                last = exc
+                continue
+            self._admin = candidate
+            return rows
+        assert last is not None
+        raise DatabaseConnectionError(
+            f"cannot connect to the server: {last.first}", detail=last.detail
+        )
+
+    def _run_on(
+        self, target: ConnectionInfo, sql: str, what: str, *, reraise: bool = False
+    ) -> list[list[str]]:
         timeout = self.connection.connect_timeout + QUERY_GRACE_SECONDS
         try:
             return psql.query(target, sql, timeout=timeout)
@@ -101,36 +129,17 @@ class Server:
                 f"{what}: no answer within {exc.seconds:g} s", detail=target.describe()
             ) from None
         except psql.PsqlFailed as exc:
-            if exc.connection_failed:
-                raise DatabaseConnectionError(
-                    f"{what}: cannot connect: {exc.first}", detail=exc.detail
-                ) from None
-            raise GeneralError(f"{what} failed: {exc.first}", detail=exc.detail) from None
+            if reraise:
+                raise
+            raise self._failure(exc, what) from None
 
-    def admin(self) -> ConnectionInfo:
-        """A connection to a maintenance database, found once (``postgres``, else ``template1``)."""
-        if self._admin is None:
-            last: psql.PsqlFailed | None = None
-            for name in MAINTENANCE_DATABASES:
-                candidate = self.connection.with_dbname(name)
-                try:
-                    psql.query(candidate, "SELECT 1", timeout=self.connection.connect_timeout + 5)
-                except psql.PsqlFailed as exc:
-                    last = exc
-                    continue
-                except psql.PsqlTimeout as exc:
-                    raise DatabaseConnectionError(
-                        f"cannot connect to {candidate.describe()}: no answer within "
-                        f"{exc.seconds:g} s"
-                    ) from None
-                self._admin = candidate
-                break
-            else:
-                assert last is not None
-                raise DatabaseConnectionError(
-                    f"cannot connect to the server: {last.first}", detail=last.detail
-                )
-        return self._admin
+    @staticmethod
+    def _failure(exc: psql.PsqlFailed, what: str) -> BackupError:
+        if exc.connection_failed:
+            return DatabaseConnectionError(
+                f"{what}: cannot connect: {exc.first}", detail=exc.detail
+            )
+        return GeneralError(f"{what} failed: {exc.first}", detail=exc.detail)
 
     def flag(self, sql: str, *, what: str, database: str | None = None) -> bool:
         """A query answering one boolean."""
@@ -190,13 +199,6 @@ UNION ALL
             f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0;\n"
             f"COMMENT ON DATABASE {quote_ident(name)} IS {quote_literal(mark)};",
             what=f"creating database {name}",
-        )
-
-    def comment(self, name: str, text: str) -> None:
-        """Set the database's comment."""
-        self.run(
-            f"COMMENT ON DATABASE {quote_ident(name)} IS {quote_literal(text)}",
-            what=f"marking database {name}",
         )
 
     def drop(self, name: str) -> None:
@@ -274,6 +276,11 @@ UNION ALL
             f"ALTER DATABASE {quote_ident(old)} RENAME TO {quote_ident(new)}",
             what=f"renaming {old} to {new}",
         )
+
+
+def _refused_at_login(exc: psql.PsqlFailed) -> bool:
+    """psql could not connect at all (that database missing, refused): nothing ran."""
+    return exc.connection_failed and exc.first.startswith("connection to server")
 
 
 def pid_alive(pid: int) -> bool:

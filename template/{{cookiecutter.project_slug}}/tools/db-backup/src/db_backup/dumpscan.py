@@ -74,6 +74,7 @@ class ScanResult:
     text_after_trailer: str | None = None
     client_encoding: str | None = None  # the SET client_encoding of the dump
     problems: list[str] = field(default_factory=list)
+    copies: tuple[tuple[str, int], ...] = ()  # every COPY block in order: (target, rows)
 
     @property
     def complete(self) -> bool:
@@ -106,6 +107,7 @@ class DumpScanner:
         self._copy_rows = 0
         self._copy_at_start = False
         self._rows: dict[str, int] = {}
+        self._copies: list[tuple[str, int]] = []
         self._objects: Counter[tuple[str, str, str]] = Counter()
         self._restrict: str | None = None
         self._unrestrict: str | None = None
@@ -153,6 +155,7 @@ class DumpScanner:
             text_after_trailer=self._text_after_trailer,
             client_encoding=self._client_encoding,
             problems=problems,
+            copies=tuple(self._copies),
         )
 
     # -- SQL between COPY blocks ---------------------------------------------------------
@@ -313,6 +316,7 @@ class DumpScanner:
     def _end_copy(self) -> None:
         target = self._copy_target
         self._rows[target] = self._rows.get(target, 0) + self._copy_rows
+        self._copies.append((target, self._copy_rows))
         self._mode = _SQL
         self._copy_target = ""
         self._copy_rows = 0

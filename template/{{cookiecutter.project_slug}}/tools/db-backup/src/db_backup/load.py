@@ -9,8 +9,12 @@ with the transaction still open) commits nothing: the server rolls it back.
 
 ``compare`` then checks what landed against what the dump's own COPY blocks and
 headers promise: rows per table, and the tables, views, sequences and routines.
-Both report plain facts (``psql.PsqlFailed``, a list of problems); the caller
-decides which exit code they mean (a test restore's 5, a restore's 8).
+The rows are those the server reported for each COPY (psql's ``COPY n`` tags,
+in the order of the dump's COPY blocks), so proving them costs no second read
+of the tables; only where the tags and the blocks cannot be paired one to one
+are the tables counted. Both report plain facts (``psql.PsqlFailed``, a list of
+problems); the caller decides which exit code they mean (a test restore's 5, a
+restore's 8).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import re
 import subprocess
 import tempfile
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO
 
@@ -38,6 +43,8 @@ COMMIT = b"\nCOMMIT;\n"
 # A COPY target as pg_dump writes it: an optionally schema-qualified, possibly quoted name.
 _IDENT = r'(?:"(?:[^"]|"")+"|[^\s".;(),]+)'
 _QUALIFIED_NAME = re.compile(rf"^{_IDENT}(?:\.{_IDENT})?$")
+# The tag psql prints when a COPY has finished: how many rows the server took.
+_COPY_TAG = re.compile(rb"^COPY (\d+)$")
 
 # Objects a restore creates, outside system schemas and not owned by an extension.
 _OBJECTS_SQL = r"""
@@ -87,14 +94,16 @@ class DumpLoad:
         self.stopped_early = False
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
+        self._stdout: IO[bytes] | None = None  # command tags, one short line per statement
 
     def start(self) -> None:
         """Start psql and open the transaction."""
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
+        self._stdout = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
         self._proc = subprocess.Popen(
-            psql.psql_command("-f", "-"),
+            psql.psql_command("-f", "-", quiet=False),
             stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
+            stdout=self._stdout,
             stderr=self._stderr,
             env=self.connection.child_env(),
             bufsize=0,
@@ -133,13 +142,21 @@ class DumpLoad:
             stop_processes([self._proc])
         self._close_stdin()
 
+    def copied_rows(self) -> list[int]:
+        """After ``commit``: the rows the server took for each COPY, in the dump's order."""
+        if self._stdout is None:
+            return []
+        self._stdout.seek(0)
+        return [int(m.group(1)) for line in self._stdout if (m := _COPY_TAG.match(line))]
+
     def close(self) -> None:
-        """Abort if still running; release the error buffer."""
+        """Abort if still running; release the output buffers."""
         if self._proc is not None and self._proc.returncode is None:
             self.abort()
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
+        for buffer in (self._stderr, self._stdout):
+            if buffer is not None:
+                buffer.close()
+        self._stderr = self._stdout = None
 
     def _close_stdin(self) -> None:
         if self._proc is not None and self._proc.stdin is not None:
@@ -162,18 +179,46 @@ class DumpLoad:
         return psql.server_message(text)
 
 
-def compare(connection: ConnectionInfo, scan: ScanResult) -> Comparison:
+def compare(
+    connection: ConnectionInfo, scan: ScanResult, copied: Sequence[int] | None = None
+) -> Comparison:
     """Rows per COPY target and the object sets of ``connection``'s database against the dump.
 
-    Queries that fail raise ``psql.PsqlFailed``/``PsqlTimeout`` for the caller to name.
+    ``copied``: the rows the server reported for each COPY (``DumpLoad.copied_rows``).
+    When they pair one to one with the dump's COPY blocks they are the row counts
+    (a table missing after the restore is then found by the object comparison);
+    otherwise every table is counted. Queries that fail raise
+    ``psql.PsqlFailed``/``PsqlTimeout`` for the caller to name.
     """
     encoding = scan.client_encoding or "UTF8"
-    row_problems, tables = _compare_rows(connection, encoding, scan)
+    if copied is not None and len(copied) == len(scan.copies):
+        row_problems, tables = _compare_copied(scan, copied)
+    else:
+        row_problems, tables = _count_rows(connection, encoding, scan)
     object_problems, objects = _compare_objects(connection, encoding, scan)
     return Comparison(tables, scan.total_rows, objects, tuple(row_problems + object_problems))
 
 
-def _compare_rows(
+def _compare_copied(scan: ScanResult, copied: Sequence[int]) -> tuple[list[str], int]:
+    loaded: Counter[str] = Counter()
+    for (target, _), rows in zip(scan.copies, copied, strict=True):
+        loaded[target] += rows
+    problems = [
+        _rows_problem(target, loaded[target], expected)
+        for target, expected in sorted(scan.rows.items())
+        if loaded[target] != expected
+    ]
+    return problems, len(scan.rows)
+
+
+def _rows_problem(target: str, found: int, expected: int) -> str:
+    return (
+        f"table {display(target)} has {found} rows after the restore, "
+        f"the dump's COPY data holds {expected}"
+    )
+
+
+def _count_rows(
     connection: ConnectionInfo, encoding: str, scan: ScanResult
 ) -> tuple[list[str], int]:
     targets = sorted(scan.rows)
@@ -205,10 +250,7 @@ def _compare_rows(
             target = present[index]
             expected = scan.rows[target]
             if count != expected:
-                problems.append(
-                    f"table {display(target)} has {count} rows after the restore, "
-                    f"the dump's COPY data holds {expected}"
-                )
+                problems.append(_rows_problem(target, count, expected))
     return problems, len(present)
 
 

@@ -1,17 +1,15 @@
 """psql, run one way: no psqlrc, no prompt, stop at the first error, connection from one builder.
 
 ``query`` runs SQL and returns its rows (fields split exactly, whatever the
-data holds); ``restore_process`` starts the psql that restores a dump from its
-stdin in one transaction. Failures come back as ``PsqlFailed`` or
-``PsqlTimeout`` with the server's own words; each caller turns them into the
-error of its step (a connection error for the probe, a verification error for
-a test restore).
+data holds); ``load.DumpLoad`` runs the psql that restores a dump. Failures
+come back as ``PsqlFailed`` or ``PsqlTimeout`` with the server's own words;
+each caller turns them into the error of its step (a connection error for the
+probe, a verification error for a test restore).
 """
 
 from __future__ import annotations
 
 import subprocess
-from typing import IO
 
 from .children import child_options
 from .connection import ConnectionInfo
@@ -44,9 +42,13 @@ class PsqlTimeout(Exception):
         self.seconds = seconds
 
 
-def psql_command(*options: str) -> list[str]:
-    """psql that reads no ~/.psqlrc, never prompts, is quiet and stops at the first error."""
-    return [find_tool("psql"), "-X", "-w", "-q", "-v", "ON_ERROR_STOP=1", *options]
+def psql_command(*options: str, quiet: bool = True) -> list[str]:
+    """psql that reads no ~/.psqlrc, never prompts, stops at the first error.
+
+    ``quiet=False`` keeps the command tags (``COPY 1234``) on its output.
+    """
+    quiet_option = ["-q"] if quiet else []
+    return [find_tool("psql"), "-X", "-w", *quiet_option, "-v", "ON_ERROR_STOP=1", *options]
 
 
 def server_message(stderr: str) -> tuple[str, str | None]:
@@ -89,19 +91,3 @@ def query(
         raise PsqlFailed(done.returncode, first, rest)
     out = done.stdout.decode("utf-8", "surrogateescape")
     return [record.split(FIELD_SEPARATOR) for record in out.split("\0") if record.strip("\n")]
-
-
-def restore_process(connection: ConnectionInfo, stderr: IO[bytes]) -> subprocess.Popen[bytes]:
-    """psql restoring the dump written to its stdin, all in one transaction.
-
-    The first SQL error stops it and nothing is committed; its messages go to ``stderr``.
-    """
-    return subprocess.Popen(
-        psql_command("--single-transaction", "-f", "-"),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=stderr,
-        env=connection.child_env(),
-        bufsize=0,
-        **child_options(),
-    )

@@ -199,7 +199,7 @@ class ScratchRestore:
     def compare(self, scan: ScanResult) -> RestoreReport:
         """Rows per COPY target and the object sets, scratch database against the dump."""
         try:
-            comparison = compare(self.connection, scan)
+            comparison = compare(self.connection, scan, self._load.copied_rows())
         except psql.PsqlTimeout as exc:
             raise DatabaseConnectionError(
                 f"test restore: comparing got no answer within {exc.seconds:g} s"

@@ -35,7 +35,14 @@ from .atomic import make_dirs
 from .backup_stream import StreamReport, read_backup
 from .config import Settings
 from .connection import ConnectionInfo
-from .databases import RESTORED, Server, check_database_name, stamped_name
+from .databases import (
+    RESTORED,
+    Server,
+    check_database_name,
+    quote_ident,
+    quote_literal,
+    stamped_name,
+)
 from .deadline import RESTORE, RunDeadline
 from .errors import BackupError, ConfigError, DatabaseConnectionError, RestoreError, SwapError
 from .load import Comparison, DumpLoad, compare
@@ -270,10 +277,9 @@ def _restore_into(
                 hint="nothing was committed; "
                 + (hint_for(exc.first) or "the statement that failed is in the detail"),
             ) from None
-        comparison = _compare(connection, report)
-        _analyze(connection)
+        comparison = _compare(connection, report, load.copied_rows())
         stamp = dt.datetime.now().astimezone().isoformat(timespec="seconds")
-        server.comment(target, f"{RESTORED} from {chosen.name} at {stamp}")
+        _analyze_and_mark(connection, target, f"{RESTORED} from {chosen.name} at {stamp}")
     except BaseException:
         with signals_held():
             load.close()
@@ -284,9 +290,9 @@ def _restore_into(
     return comparison, time.monotonic() - started
 
 
-def _compare(connection: ConnectionInfo, report: StreamReport) -> Comparison:
+def _compare(connection: ConnectionInfo, report: StreamReport, copied: list[int]) -> Comparison:
     try:
-        comparison = compare(connection, report.scan)
+        comparison = compare(connection, report.scan, copied)
     except (psql.PsqlFailed, psql.PsqlTimeout) as exc:
         raise RestoreError(f"restore: comparing the restored database failed: {exc}") from None
     if comparison.problems:
@@ -298,11 +304,18 @@ def _compare(connection: ConnectionInfo, report: StreamReport) -> Comparison:
     return comparison
 
 
-def _analyze(connection: ConnectionInfo) -> None:
+def _analyze_and_mark(connection: ConnectionInfo, target: str, mark: str) -> None:
+    """``ANALYZE`` (planner statistics before anyone queries it), then the database's comment.
+
+    One session for both: the comment saying it was restored comes only after ``ANALYZE``.
+    """
+    sql = f"ANALYZE;\nCOMMENT ON DATABASE {quote_ident(target)} IS {quote_literal(mark)};"
     try:
-        psql.query(connection, "ANALYZE")
+        psql.query(connection, sql)
     except (psql.PsqlFailed, psql.PsqlTimeout) as exc:
-        raise RestoreError(f"restore: ANALYZE failed: {exc}") from None
+        raise RestoreError(
+            f"restore: ANALYZE and marking {target} restored failed: {exc}"
+        ) from None
 
 
 def _drop_quietly(server: Server, name: str) -> None:
