@@ -435,6 +435,30 @@ def test_a_wrong_identity_is_exit_5_with_one_clear_line_and_no_database_left(
     assert all_databases(postgres) == before
 
 
+def test_an_identity_file_age_cannot_read_is_exit_2_before_anything_is_created(
+    baked_project: Path,
+    postgres: PostgresServer,
+    sealed: tuple[Path, dict[str, str], Key],
+    tmp_path: Path,
+) -> None:
+    """A malformed identity is a setting to fix: one line naming it, no database touched."""
+    backup, env, _ = sealed
+    identity = tmp_path / "pasted-wrong.txt"
+    identity.write_text("AGE-SECRET-KEY-1-this-is-not-a-key\n")
+    broken = {**env, "BACKUP_AGE_IDENTITY_FILE": str(identity)}
+    before = all_databases(postgres)
+
+    verified = run_tool(baked_project, ["--verify-file", str(backup)], broken)
+    restored = run_restore(baked_project, [backup.name], broken)
+
+    for result in (verified, restored):
+        assert result.returncode == CONFIG_ERROR, describe(result)
+        error = headline(result.stderr)
+        assert "BACKUP_AGE_IDENTITY_FILE" in error and "malformed secret key" in error, error
+    assert all_databases(postgres) == before
+    assert backup.exists(), "the backup keeps its name: nothing is wrong with it"
+
+
 def test_restoring_an_encrypted_backup_without_the_identity_is_a_config_error(
     baked_project: Path, postgres: PostgresServer, sealed: tuple[Path, dict[str, str], Key]
 ) -> None:

@@ -135,6 +135,32 @@ def test_a_wrong_identity_is_a_decrypt_failure_after_the_checksum(
 
 
 @needs_age
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (None, "no such file"),
+        ("", "no secret keys found"),
+        ("AGE-SECRET-KEY-1QQQ\n", "malformed secret key"),
+        ("not a key\n", "unknown identity type"),
+    ],
+    ids=["missing", "empty", "malformed-key", "not-a-key"],
+)
+def test_an_identity_file_age_cannot_read_is_a_config_error_before_reading(
+    key: tuple[Path, str], tmp_path: Path, content: str | None, reason: str
+) -> None:
+    """A setting to fix (exit 2), said at once: not a damaged backup (exit 5)."""
+    _, recipient = key
+    identity = tmp_path / "identity.txt"
+    if content is not None:
+        identity.write_text(content)
+    stored = sealed(gzip.compress(DUMP), recipient)
+    source = io.BytesIO(stored)
+
+    with pytest.raises(ConfigError, match=f"BACKUP_AGE_IDENTITY_FILE .*: .*{reason}"):
+        read_backup(source, "t.sql.gz.age", hashlib.sha256(stored).hexdigest(), identity=identity)
+
+
+@needs_age
 def test_a_malformed_recipient_is_a_config_error_naming_the_setting() -> None:
     with pytest.raises(ConfigError, match="BACKUP_AGE_RECIPIENTS: malformed recipient"):
         check_recipients(Encryption(("age1nonsense",)))

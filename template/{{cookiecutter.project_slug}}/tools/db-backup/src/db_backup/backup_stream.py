@@ -31,6 +31,7 @@ from .dumpscan import DumpScanner, ScanResult
 from .encryption import (
     IDENTITY_VARIABLE,
     age_error,
+    check_identity,
     decrypt_command,
     header_stanzas,
     is_sealed,
@@ -42,6 +43,10 @@ from .pipeline import Pipeline, PipelineError, Stage, grow_pipe
 from .progress import Progress
 
 CHUNK_SIZE = 1 << 20
+# The decompressed SQL is read in smaller pieces: a fresh 1 MiB buffer per read is
+# mapped anew each time (about 100 page faults per MiB of SQL, a tenth of the
+# Python process's CPU time), while 128 KiB ones come from reused heap memory.
+SQL_CHUNK_SIZE = 128 << 10
 # Enough for the magic bytes, a whole age header and its first 64 KiB payload chunks.
 HEAD_BYTES = 256 << 10
 
@@ -169,7 +174,7 @@ def read_backup(
             hasher.start()
             grow_pipe(pipeline.stdout.fileno())
             while True:
-                chunk = pipeline.stdout.read(CHUNK_SIZE)
+                chunk = pipeline.stdout.read(SQL_CHUNK_SIZE)
                 if not chunk:
                     break
                 # psql gets the chunk first and works on it while the scanner reads it.
@@ -213,9 +218,11 @@ def _sealed_codec(
 ) -> Codec | None:
     """The compression under the encryption, from the first decrypted bytes.
 
-    A wrong identity or a damaged header is a ``decrypt`` failure, reported only
-    after the whole stream was hashed: a changed file is a checksum failure first.
+    An identity file age cannot read is a ``ConfigError`` at once. A wrong
+    identity or a damaged header is a ``decrypt`` failure, reported only after
+    the whole stream was hashed: a changed file is a checksum failure first.
     """
+    check_identity(identity)
     peek = peek_plaintext(head, identity, MAGIC_BYTES_NEEDED)
     if peek.error is None:
         return codec_for_magic(peek.head)

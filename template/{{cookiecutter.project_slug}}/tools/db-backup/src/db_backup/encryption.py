@@ -11,6 +11,7 @@ private key) is needed only where backups are verified or restored.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import os
@@ -37,6 +38,14 @@ CHECK_TIMEOUT_SECONDS = 30
 _WRONG_IDENTITY = "no identity matched any of the recipients"
 _SSH_KEY_TYPE = re.compile(r"^(sk-)?(ssh|ecdsa)-")
 _AGE_ERROR = "age: error: "
+# An empty input sealed to a throwaway key whose identity no longer exists: any
+# identity file age can read fails on it with "no identity matched", any other
+# failure is the identity file itself.
+_IDENTITY_PROBE = base64.b64decode(
+    "YWdlLWVuY3J5cHRpb24ub3JnL3YxCi0+IFgyNTUxOSBuTGpCQnlBZjNURHhNTUtRVkszbHNhTElQTjVHRGVJYkd0"
+    "SWpHT2xYUEdVCklpOWVIVmV3N1VFS2xOK1A2ek8vTGZObkppb3p4ZElUVkpiTE9qY0taK28KLS0tIGtWYW12ZVVM"
+    "eThCRGpaUTVWYzU0RmVmaXZjcUk2RUU5R0EzWitRQ2lGU2MKlc8Er8/LDc0HyvErwA5qJLCt87aUpQfebvbPi+VC/dc="
+)
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +147,33 @@ def _recipient_source(encryption: Encryption) -> str:
 def decrypt_command(identity_file: Path) -> list[str]:
     """``age -d -i IDENTITY``, reading stdin and writing stdout."""
     return [age_program(), "-d", "-i", str(identity_file)]
+
+
+def check_identity(identity_file: Path) -> None:
+    """``ConfigError`` (exit 2) when age cannot use ``identity_file``, before any backup is read.
+
+    A missing, unreadable or malformed identity file is a setting to fix, not a
+    damaged backup: it is said in one line before a database is created or a
+    byte of the backup is read.
+    """
+    try:
+        done = subprocess.run(
+            decrypt_command(identity_file),
+            input=_IDENTITY_PROBE,
+            capture_output=True,
+            timeout=CHECK_TIMEOUT_SECONDS,
+            check=False,
+            **child_options(),
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ConfigError(f"cannot run age to check {IDENTITY_VARIABLE}: {exc}") from None
+    message = age_error(done.stderr.decode("utf-8", "replace"))
+    if done.returncode != 0 and not wrong_identity(message):
+        raise ConfigError(
+            f"{IDENTITY_VARIABLE} ({identity_file}) is not a usable age identity file: {message}",
+            hint="it holds age identities (AGE-SECRET-KEY-1..., from age-keygen) or an SSH "
+            "private key without a passphrase",
+        )
 
 
 def decrypt_small(data: bytes, identity_file: Path) -> tuple[bytes | None, str | None]:

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .encryption import AGE_SUFFIX, IDENTITY_VARIABLE
+from .encryption import AGE_SUFFIX, IDENTITY_VARIABLE, check_identity
 from .errors import BackupError, ConfigError, VerifyError
 from .naming import FAILED_SUFFIX, parse_backup_name
 from .storage.base import BackupStore, StoredBackup
@@ -60,6 +60,8 @@ class ChosenBackup:
                 hint=f"set {IDENTITY_VARIABLE} to the age identity (private key) of one of "
                 "its recipients; restore where that key lives",
             )
+        if self.encrypted and identity is not None:
+            check_identity(identity)
         return dataclasses.replace(self, identity=identity)
 
     def expected_sha256(self) -> str:
