@@ -297,7 +297,9 @@ class DumpScanner:
         while True:
             found = data.find(_END_MARKER, search)
             if found < 0:
-                keep = max(pos, len(data) - 2)  # a "\n\\" at the very end may start the marker
+                # Only a "\n" or "\n\\" at the very end may start the marker: keeping
+                # nothing else spares copying every chunk onto the few bytes kept.
+                keep = max(pos, len(data) - _marker_start_length(data))
                 self._copy_rows += data.count(b"\n", pos, keep)
                 self._pending = data[keep:]
                 return None
@@ -370,6 +372,13 @@ def _interesting(line_start: bytes) -> bool:
         or line_start[:1] == b"\\"
         or line_start[:19] == b"SET client_encoding"
     )
+
+
+def _marker_start_length(data: bytes) -> int:
+    """How many bytes at the end of ``data`` may be the start of the ``\\n\\.`` marker."""
+    if data.endswith(b"\n\\"):
+        return 2
+    return 1 if data.endswith(b"\n") else 0
 
 
 def _is_prefix_of_end_line(head: bytes) -> bool:
