@@ -14,7 +14,8 @@ about 30 MB, 300 MB and 1.5 GB of SQL) it builds the database in a throwaway Pos
   the load; then the comparison and ``ANALYZE``), against the plain restore and against
   the plain restore followed by ``ANALYZE`` (the same work);
 
-and prints each ratio, the peak RSS of the verifying and restoring Python process at
+and prints each ratio (every run starts after a checkpoint and ``sync``, so none pays for
+the writes of the one before), the peak RSS of the verifying and restoring Python process at
 every size, and, for the largest size, the CPU time per process of one db-restore.sh run
 and one plain restore.
 
@@ -24,6 +25,7 @@ Usage: python benchmarks/verify_cost.py [--sizes N,N,N] [--runs N]
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import shutil
 import statistics
@@ -58,6 +60,16 @@ def median(samples: list[float]) -> float:
 
 def shell(script: str) -> list[str]:
     return ["bash", "-o", "pipefail", "-c", script]
+
+
+def settle(server: PostgresServer) -> None:
+    """Start a run on a quiet disk: a checkpoint, then the page cache written out.
+
+    A restore writes its table files and about as much again in WAL; the server's checkpoint and
+    the kernel's writeback of that would otherwise land in whichever run comes next.
+    """
+    server.psql("CHECKPOINT")
+    os.sync()
 
 
 def main() -> None:
@@ -115,10 +127,13 @@ def measure(
     connect = f"-h {server.host} -p {server.port} -U {server.superuser}"
     pg_dump = shlex.join([server.program("pg_dump")]) + f" {connect} --format=plain {DATABASE}"
 
-    floor = [timed(shell(f"{pg_dump} > /dev/null"), psql_env).wall for _ in range(runs)]
+    floor = []
     backup_runs = []
     for _ in range(runs):
+        settle(server)
+        floor.append(timed(shell(f"{pg_dump} > /dev/null"), psql_env).wall)
         shutil.rmtree(backups, ignore_errors=True)
+        settle(server)
         backup_runs.append(timed([tool], env).wall)
     (backup,) = sorted(backups.glob("*.sql.gz"))
     quoted = shlex.quote(str(backup))
@@ -160,6 +175,7 @@ def measure(
             ("db-restore.sh", lambda: timed(restore_tool, env, True)),
         ):
             server.drop_database(TOOL_RESTORE)
+            settle(server)
             result = run()
             samples.setdefault(label, []).append(result.wall)
             rss.append(result.peak_rss_kib)
@@ -187,9 +203,11 @@ def measure(
         # Where the CPU goes in one run of each restore (2 cores: the server backend and
         # psql should be the bottleneck, not the decompressor, the hash or the scan).
         server.drop_database(TOOL_RESTORE)
+        settle(server)
         wall, totals = cpu_by_process(restore_tool, env, (TOOL_RESTORE,))
         print_cpu("db-restore.sh, CPU per process", wall, totals)
         server.drop_database(TOOL_RESTORE)
+        settle(server)
         wall, totals = cpu_by_process(plain_restore, psql_env, (SCRATCH,))
         print_cpu("plain restore, CPU per process", wall, totals)
     server.drop_database(TOOL_RESTORE)
