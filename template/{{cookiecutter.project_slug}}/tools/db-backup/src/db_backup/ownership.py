@@ -5,7 +5,7 @@ owner with ``ALTER ... OWNER TO``. A superuser may do that for any role; any
 other role only for itself in practice (PostgreSQL also wants the new owner to
 hold ``CREATE`` on the schema, which the dump grants only later). So a test
 restore by an ordinary role works when that role owns everything it dumps, and
-``foreign_owners`` names the other owners before a test restore is tried.
+``FOREIGN_OWNERS_SQL`` names the other owners before a test restore is tried.
 
 A statement refused for want of a role or a privilege says something about the
 server the dump is restored into, never about the backup's bytes:
@@ -15,9 +15,6 @@ server the dump is restored into, never about the backup's bytes:
 from __future__ import annotations
 
 import re
-
-from . import psql
-from .connection import ConnectionInfo
 
 _SYSTEM = "('pg_catalog', 'information_schema')"
 _NOT_EXTENSION_MEMBER = (
@@ -60,12 +57,6 @@ _PRIVILEGE_REFUSALS = re.compile(
     r"|permission denied",
 )
 _MISSING_ROLE = re.compile(r'role ".*" does not exist')
-
-
-def foreign_owners(connection: ConnectionInfo, *, timeout: float | None = None) -> list[str]:
-    """Owners in ``connection``'s database other than its role (none for a superuser)."""
-    rows = psql.query(connection, FOREIGN_OWNERS_SQL, timeout=timeout)
-    return [row[0] for row in rows]
 
 
 def privilege_problem(message: str) -> bool:

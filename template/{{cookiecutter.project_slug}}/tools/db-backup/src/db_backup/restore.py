@@ -26,7 +26,7 @@ from .databases import MAX_IDENTIFIER_BYTES, Server, quote_ident, quote_literal
 from .dumpscan import ScanResult
 from .errors import BackupError, DatabaseConnectionError, VerifyError
 from .load import DumpLoad, compare
-from .ownership import hint_for, privilege_problem
+from .ownership import FOREIGN_OWNERS_SQL, hint_for, privilege_problem
 from .signals import signals_held
 
 __all__ = ["MAX_IDENTIFIER_BYTES", "quote_ident", "quote_literal"]
@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 
 REQUIRED_PRIVILEGE = "CREATEDB"
 _MAY_CREATE_SQL = (
-    "SELECT rolsuper OR rolcreatedb FROM pg_catalog.pg_roles WHERE rolname = current_user"
+    "SELECT 'createdb', CASE WHEN rolsuper OR rolcreatedb THEN 't' ELSE 'f' END "
+    "FROM pg_catalog.pg_roles WHERE rolname = current_user"
 )
 
 
@@ -84,10 +85,16 @@ def _query(
         ) from None
 
 
-def may_create_databases(connection: ConnectionInfo) -> bool:
-    """Whether the connecting role is a superuser or has CREATEDB (needed for a scratch db)."""
-    rows = _query(connection, _MAY_CREATE_SQL, what="reading the role's privileges", quick=True)
-    return bool(rows) and rows[0][0].strip() == "t"
+def restore_rights(connection: ConnectionInfo, *, with_owners: bool) -> tuple[bool, list[str]]:
+    """Whether the role may create a scratch database (superuser or CREATEDB) and, with
+    ``with_owners``, the other roles owning objects it would have to hand back; one session."""
+    sql = _MAY_CREATE_SQL
+    if with_owners:
+        sql += f"\nUNION ALL\nSELECT 'owner', o.rolname::text FROM ({FOREIGN_OWNERS_SQL}) AS o"
+    rows = _query(connection, sql, what="reading the role's privileges", quick=True)
+    fields = [(row[0], row[1].rstrip("\n")) for row in rows if len(row) == 2]
+    may_create = ("createdb", "t") in fields
+    return may_create, sorted(value for kind, value in fields if kind == "owner")
 
 
 class ScratchRestore:

@@ -310,9 +310,10 @@ def _restore_decision(connection: ConnectionInfo, settings: VerifySettings) -> s
     """None to test-restore, else why not (``always`` without the privilege fails)."""
     if settings.restore_mode == "never":
         return "BACKUP_VERIFY_RESTORE=never"
-    from .restore import REQUIRED_PRIVILEGE, may_create_databases
+    from .restore import REQUIRED_PRIVILEGE, restore_rights
 
-    if not may_create_databases(connection):
+    may_create, owners = restore_rights(connection, with_owners=settings.keep_ownership)
+    if not may_create:
         return _cannot_restore(
             settings,
             f"role {connection.user} lacks the {REQUIRED_PRIVILEGE} privilege needed for a "
@@ -320,7 +321,6 @@ def _restore_decision(connection: ConnectionInfo, settings: VerifySettings) -> s
             f"grant it with ALTER ROLE {connection.user} {REQUIRED_PRIVILEGE}",
             f"no {REQUIRED_PRIVILEGE} privilege",
         )
-    owners = _foreign_owners(connection) if settings.keep_ownership else []
     if owners:
         shown = ", ".join(owners[:5]) + (f" and {len(owners) - 5} more" if len(owners) > 5 else "")
         return _cannot_restore(
@@ -347,13 +347,3 @@ def _cannot_restore(settings: VerifySettings, reason: str, fix: str, short: str)
         f"({fix}; BACKUP_VERIFY_RESTORE=always makes this an error)"
     )
     return short
-
-
-def _foreign_owners(connection: ConnectionInfo) -> list[str]:
-    from . import psql
-    from .ownership import foreign_owners
-
-    try:
-        return foreign_owners(connection, timeout=connection.connect_timeout + 30)
-    except (psql.PsqlFailed, psql.PsqlTimeout) as exc:
-        raise DatabaseConnectionError(f"test restore: reading the owners failed: {exc}") from None
