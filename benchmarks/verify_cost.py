@@ -63,11 +63,14 @@ def shell(script: str) -> list[str]:
 
 
 def settle(server: PostgresServer) -> None:
-    """Start a run on a quiet disk: a checkpoint, then the page cache written out.
+    """Start a run on a quiet disk: the tool's last restore dropped, a checkpoint, then
+    the page cache written out.
 
-    A restore writes its table files and about as much again in WAL; the server's checkpoint and
-    the kernel's writeback of that would otherwise land in whichever run comes next.
+    A restore writes its table files and about as much again in WAL; the server's
+    checkpoint and the kernel's writeback of that would otherwise land in whichever
+    run comes next.
     """
+    server.drop_database(TOOL_RESTORE)
     server.psql("CHECKPOINT")
     os.sync()
 
@@ -174,7 +177,6 @@ def measure(
             ("plain restore + ANALYZE", lambda: timed(plain_analyze, psql_env)),
             ("db-restore.sh", lambda: timed(restore_tool, env, True)),
         ):
-            server.drop_database(TOOL_RESTORE)
             settle(server)
             result = run()
             samples.setdefault(label, []).append(result.wall)
@@ -202,11 +204,9 @@ def measure(
     if cpu:
         # Where the CPU goes in one run of each restore (2 cores: the server backend and
         # psql should be the bottleneck, not the decompressor, the hash or the scan).
-        server.drop_database(TOOL_RESTORE)
         settle(server)
         wall, totals = cpu_by_process(restore_tool, env, (TOOL_RESTORE,))
         print_cpu("db-restore.sh, CPU per process", wall, totals)
-        server.drop_database(TOOL_RESTORE)
         settle(server)
         wall, totals = cpu_by_process(plain_restore, psql_env, (SCRATCH,))
         print_cpu("plain restore, CPU per process", wall, totals)
