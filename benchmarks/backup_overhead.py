@@ -110,11 +110,13 @@ def bake(target: Path) -> Path:
 
 @dataclass(frozen=True)
 class Run:
-    """One timed run: wall seconds, CPU seconds of every process it started, peak RSS (KiB)."""
+    """One timed run: wall seconds, CPU seconds of every process it started, peak RSS (KiB),
+    and what it wrote to stdout (the tool's log)."""
 
     wall: float
     cpu: float
     peak_rss_kib: int
+    stdout: str = ""
 
 
 def host_environ() -> dict[str, str]:
@@ -144,7 +146,7 @@ def timed(command: list[str], env: dict[str, str], watch_rss: bool = False) -> R
     """Time ``command``; with ``watch_rss``, also the peak RSS of its main process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     peak = [0]
 
     def poll() -> None:
@@ -161,7 +163,7 @@ def timed(command: list[str], env: dict[str, str], watch_rss: bool = False) -> R
     watcher = threading.Thread(target=poll, daemon=True)
     if watch_rss:
         watcher.start()
-    _, err = proc.communicate()
+    out, err = proc.communicate()
     seconds = time.perf_counter() - start
     if watch_rss:
         watcher.join()
@@ -169,7 +171,7 @@ def timed(command: list[str], env: dict[str, str], watch_rss: bool = False) -> R
         raise SystemExit(f"{shlex.join(command)} failed:\n{err.decode(errors='replace')}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Run(seconds, cpu, peak[0])
+    return Run(seconds, cpu, peak[0], out.decode(errors="replace"))
 
 
 def summary(runs: list[Run]) -> str:

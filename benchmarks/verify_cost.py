@@ -2,14 +2,20 @@
 
 For each size (rows in the orders table of ``backup_overhead.py``'s database; by default
 about 30 MB, 300 MB and 1.5 GB of SQL) it builds the database in a throwaway PostgreSQL
-(the test harness's service), bakes a project, and times (median of N runs):
+(the test harness's service), bakes a project, and times (median of N runs at the largest
+size, 3N at the smaller ones, whose differences are tenths of a second):
 
 * ``pg_dump > /dev/null`` and the backup (``db-backup.sh`` without ``--verify``);
-* ``--verify-file`` with ``BACKUP_VERIFY_RESTORE=never``: checksum, whole decompression,
-  completeness scan (checks 1-3), against ``gzip -t`` (and ``pigz -dc > /dev/null``);
-* ``--verify-file`` with the test restore (checks 1-4: scratch database created, restored
-  through the scanner, rows and objects compared, dropped), against the plain restore
+* what ``--verify`` adds to the backup (``db-backup.sh --verify`` minus ``db-backup.sh``,
+  run back to back; the median of those differences, and, less exposed to the spread of
+  whole runs, the verify step's own seconds from its JSON log line), with
+  ``BACKUP_VERIFY_RESTORE=never``
+  (checksum, whole decompression, completeness scan: checks 1-3) against ``gzip -t``, and
+  with the test restore (checks 1-4: scratch database created, restored through the
+  scanner, rows and objects compared, dropped) against the plain restore
   ``createdb && gunzip -c file | psql -v ON_ERROR_STOP=1 --single-transaction && dropdb``;
+* the same checks as a run of their own (``--verify-file``), which also pays for starting
+  the tool (interpreter, imports, settings, logging in), against the same bare tools;
 * ``db-restore.sh FILE --target=...`` (one pass: checksum, decompression, completeness and
   the load; then the comparison and ``ANALYZE``), against the plain restore and against
   the plain restore followed by ``ANALYZE`` (the same work);
@@ -25,6 +31,7 @@ Usage: python benchmarks/verify_cost.py [--sizes N,N,N] [--runs N]
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import shutil
@@ -40,6 +47,7 @@ sys.path.insert(0, str(HERE))
 from backup_overhead import (  # noqa: E402
     DATABASE,
     ROOT,
+    Run,
     bake,
     build_database,
     host_environ,
@@ -51,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 from tests.services.postgres import PostgresServer, postgres_service  # noqa: E402
 
 SCRATCH = "bench_plain_restore"
+SMALL_SIZE_RUNS = 3  # times --runs below the largest size: short runs spread the most
 TOOL_RESTORE = "bench_tool_restore"
 
 
@@ -82,7 +91,12 @@ def main() -> None:
         default="150000,1500000,7500000",
         help="rows in the orders table, one database per value (comma-separated)",
     )
-    parser.add_argument("--runs", type=int, default=3, help="runs of each variant (median)")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=3,
+        help="runs of each variant at the largest size (median); smaller sizes run 3x as many",
+    )
     args = parser.parse_args()
     sizes = [int(value) for value in args.sizes.split(",") if value.strip()]
 
@@ -93,22 +107,39 @@ def main() -> None:
             work = Path(scratch) / f"size{index}"
             work.mkdir()
             last = index == len(sizes) - 1
-            summaries.append(measure(server, project, work, orders, args.runs, cpu=last))
-    print(f"\n== summary (medians of {args.runs} runs; ratios to the bare tools) ==")
-    print(f"{'SQL MiB':>8} " + " ".join(f"{label:>13}" for label, _ in RATIOS) + "  peak RSS MiB")
-    for sql_mib, ratios, rss in summaries:
+            runs = args.runs if last else SMALL_SIZE_RUNS * args.runs
+            sql_mib, ratios, rss = measure(server, project, work, orders, runs, cpu=last)
+            summaries.append((sql_mib, runs, ratios, rss))
+    print("\n== summary (medians; ratios to the bare tools) ==")
+    labels = " ".join(f"{label:>13}" for label, _ in RATIOS)
+    print(f"{'SQL MiB':>8} {'runs':>4} {labels}  peak RSS MiB")
+    for sql_mib, runs, ratios, rss in summaries:
         cells = " ".join(f"{ratios[label]:13.2f}" for label, _ in RATIOS)
-        print(f"{sql_mib:8.0f} {cells}  {rss:12.1f}")
+        print(f"{sql_mib:8.0f} {runs:4d} {cells}  {rss:12.1f}")
     print("; ".join(f"{label}: {meaning}" for label, meaning in RATIOS))
 
 
 RATIOS = [
     ("backup", "db-backup.sh / pg_dump > /dev/null"),
+    ("verify 1-3", "what --verify, never adds to the backup / gzip -t"),
+    ("verify 1-4", "what --verify adds to the backup / plain restore"),
+    ("step 1-3", "the verify step's own seconds (its log line), never / gzip -t"),
+    ("step 1-4", "the verify step's own seconds, test restore / plain restore"),
     ("checks 1-3", "--verify-file, never / gzip -t"),
     ("checks 1-4", "--verify-file, test restore / plain restore"),
     ("restore", "db-restore.sh / plain restore"),
     ("restore=work", "db-restore.sh / plain restore + ANALYZE"),
 ]
+
+
+def verify_step_seconds(run: Run) -> float:
+    """The seconds the tool's "Backup verification passed" JSON log line reports."""
+    for line in run.stdout.splitlines():
+        if line.startswith("{"):
+            record = json.loads(line)
+            if record.get("message", "").startswith("Backup verification passed"):
+                return float(record["seconds"])
+    raise SystemExit(f"no verification line in the tool's log:\n{run.stdout}")
 
 
 def measure(
@@ -130,14 +161,27 @@ def measure(
     connect = f"-h {server.host} -p {server.port} -U {server.superuser}"
     pg_dump = shlex.join([server.program("pg_dump")]) + f" {connect} --format=plain {DATABASE}"
 
-    floor = []
-    backup_runs = []
+    # JSON log lines carry the verify step's own seconds to the millisecond.
+    never_env = {**env, "BACKUP_VERIFY_RESTORE": "never", "BACKUP_LOG_FORMAT": "json"}
+    restore_env = {**env, "BACKUP_VERIFY_RESTORE": "always", "BACKUP_LOG_FORMAT": "json"}
+    backup_variants = (
+        ("backup --verify, never", [tool, "--verify"], never_env),
+        ("backup --verify", [tool, "--verify"], restore_env),
+        ("backup", [tool], env),  # last: its file is the one measured below
+    )
+    samples: dict[str, list[float]] = {"pg_dump > /dev/null": []}
+    rss: list[int] = []
     for _ in range(runs):
         settle(server)
-        floor.append(timed(shell(f"{pg_dump} > /dev/null"), psql_env).wall)
-        shutil.rmtree(backups, ignore_errors=True)
-        settle(server)
-        backup_runs.append(timed([tool], env).wall)
+        samples["pg_dump > /dev/null"].append(timed(shell(f"{pg_dump} > /dev/null"), psql_env).wall)
+        for label, command, run_env in backup_variants:
+            shutil.rmtree(backups, ignore_errors=True)
+            settle(server)
+            result = timed(command, run_env, True)
+            samples.setdefault(label, []).append(result.wall)
+            rss.append(result.peak_rss_kib)
+            if "--verify" in command:
+                samples.setdefault(f"{label}: step", []).append(verify_step_seconds(result))
     (backup,) = sorted(backups.glob("*.sql.gz"))
     quoted = shlex.quote(str(backup))
     sql_bytes = int(
@@ -150,8 +194,6 @@ def measure(
         f"backup {backup.stat().st_size / 2**20:.1f} MiB"
     )
 
-    never_env = {**env, "BACKUP_VERIFY_RESTORE": "never"}
-    restore_env = {**env, "BACKUP_VERIFY_RESTORE": "always"}
     verify_file = [tool, "--verify-file", str(backup)]
     createdb = shlex.join([server.program("createdb")]) + f" {connect} {SCRATCH}"
     dropdb = shlex.join([server.program("dropdb")]) + f" {connect} --if-exists {SCRATCH}"
@@ -164,8 +206,6 @@ def measure(
     restore_tool = [str(project / "scripts" / "db-restore.sh"), str(backup)]
     restore_tool.append(f"--target={TOOL_RESTORE}")
 
-    samples: dict[str, list[float]] = {}
-    rss: list[int] = []
     # Interleaved, so load from elsewhere hits every variant alike.
     for _ in range(runs):
         for label, run in (
@@ -183,14 +223,25 @@ def measure(
             rss.append(result.peak_rss_kib)
     server.drop_database(TOOL_RESTORE)
 
-    samples["pg_dump > /dev/null"] = floor
-    samples["backup"] = backup_runs
     m = {label: median(values) for label, values in samples.items()}
+    for label in ("backup --verify, never", "backup --verify"):
+        # Each --verify run is paired with the plain backup of the same round.
+        added = [a - b for a, b in zip(samples[label], samples["backup"], strict=True)]
+        m[f"{label}: added"] = median(added)
     print(f"\n{'':48} {'median s':>9}  runs")
     for label, values in samples.items():
         print(f"{label:<48} {m[label]:9.2f}  {' '.join(f'{x:.2f}' for x in values)}")
+    never_added, restore_added = m["backup --verify, never: added"], m["backup --verify: added"]
+    print(
+        "--verify adds to the backup (median of paired differences): "
+        f"never {never_added:.2f} s, with the test restore {restore_added:.2f} s"
+    )
     ratios = {
         "backup": m["backup"] / m["pg_dump > /dev/null"],
+        "verify 1-3": never_added / m["gzip -t"],
+        "verify 1-4": restore_added / m["plain restore"],
+        "step 1-3": m["backup --verify, never: step"] / m["gzip -t"],
+        "step 1-4": m["backup --verify: step"] / m["plain restore"],
         "checks 1-3": m["checks 1-3"] / m["gzip -t"],
         "checks 1-4": m["checks 1-4"] / m["plain restore"],
         "restore": m["db-restore.sh"] / m["plain restore"],
