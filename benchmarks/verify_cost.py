@@ -20,8 +20,9 @@ size, 3N at the smaller ones, whose differences are tenths of a second):
   the load; then the comparison and ``ANALYZE``), against the plain restore and against
   the plain restore followed by ``ANALYZE`` (the same work);
 
-and prints each ratio (every run starts after a checkpoint and ``sync``, so none pays for
-the writes of the one before), the peak RSS of the verifying and restoring Python process at
+and prints each ratio (every variant runs once per round, so what happens on the machine
+meanwhile hits them alike, and every run starts after a checkpoint and ``sync``, so none
+pays for the writes of the one before), the peak RSS of the verifying and restoring Python process at
 every size, and, for the largest size, the CPU time per process of one db-restore.sh run
 and one plain restore.
 
@@ -167,22 +168,32 @@ def measure(
     backup_variants = (
         ("backup --verify, never", [tool, "--verify"], never_env),
         ("backup --verify", [tool, "--verify"], restore_env),
-        ("backup", [tool], env),  # last: its file is the one measured below
+        ("backup", [tool], env),  # last: the first one's file is the one read below
     )
-    samples: dict[str, list[float]] = {"pg_dump > /dev/null": []}
+    samples: dict[str, list[float]] = {}
     rss: list[int] = []
-    for _ in range(runs):
+
+    def record(label: str, result: Run) -> None:
+        samples.setdefault(label, []).append(result.wall)
+        if result.peak_rss_kib:
+            rss.append(result.peak_rss_kib)
+
+    def backup_round() -> None:
         settle(server)
-        samples["pg_dump > /dev/null"].append(timed(shell(f"{pg_dump} > /dev/null"), psql_env).wall)
+        record("pg_dump > /dev/null", timed(shell(f"{pg_dump} > /dev/null"), psql_env))
         for label, command, run_env in backup_variants:
             shutil.rmtree(backups, ignore_errors=True)
             settle(server)
             result = timed(command, run_env, True)
-            samples.setdefault(label, []).append(result.wall)
-            rss.append(result.peak_rss_kib)
+            record(label, result)
             if "--verify" in command:
                 samples.setdefault(f"{label}: step", []).append(verify_step_seconds(result))
-    (backup,) = sorted(backups.glob("*.sql.gz"))
+
+    backup_round()
+    # The file every later variant reads, kept apart from the backups the rounds rewrite.
+    kept = work / "kept"
+    shutil.copytree(backups, kept)
+    (backup,) = sorted(kept.glob("*.sql.gz"))
     quoted = shlex.quote(str(backup))
     sql_bytes = int(
         subprocess.run(
@@ -206,8 +217,10 @@ def measure(
     restore_tool = [str(project / "scripts" / "db-restore.sh"), str(backup)]
     restore_tool.append(f"--target={TOOL_RESTORE}")
 
-    # Interleaved, so load from elsewhere hits every variant alike.
-    for _ in range(runs):
+    # Every variant in every round, so load from elsewhere hits them all alike.
+    for round_ in range(runs):
+        if round_:
+            backup_round()
         for label, run in (
             ("gzip -t", lambda: timed(["gzip", "-t", str(backup)], psql_env)),
             ("pigz -dc", lambda: timed(shell(f"{gunzip} -dc {quoted} > /dev/null"), psql_env)),
@@ -218,9 +231,7 @@ def measure(
             ("db-restore.sh", lambda: timed(restore_tool, env, True)),
         ):
             settle(server)
-            result = run()
-            samples.setdefault(label, []).append(result.wall)
-            rss.append(result.peak_rss_kib)
+            record(label, run())
     server.drop_database(TOOL_RESTORE)
 
     m = {label: median(values) for label, values in samples.items()}
