@@ -22,9 +22,10 @@ size, 3N at the smaller ones, whose differences are tenths of a second):
 
 and prints each ratio (every variant runs once per round, so what happens on the machine
 meanwhile hits them alike, and every run starts after a checkpoint and ``sync``, so none
-pays for the writes of the one before), the peak RSS of the verifying and restoring Python process at
-every size, and, for the largest size, the CPU time per process of one db-restore.sh run
-and one plain restore.
+pays for the writes of the one before), the peak RSS of the verifying and restoring Python
+process at every size, for the largest size the CPU time per process of one db-restore.sh
+run and one plain restore, and, from size to size, how each cost grows: the marginal ratio
+(the tool's extra seconds over the bare tool's) and the fixed seconds left at zero bytes.
 
 Usage: python benchmarks/verify_cost.py [--sizes N,N,N] [--runs N]
 """
@@ -32,6 +33,7 @@ Usage: python benchmarks/verify_cost.py [--sizes N,N,N] [--runs N]
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shlex
@@ -109,28 +111,75 @@ def main() -> None:
             work.mkdir()
             last = index == len(sizes) - 1
             runs = args.runs if last else SMALL_SIZE_RUNS * args.runs
-            sql_mib, ratios, rss = measure(server, project, work, orders, runs, cpu=last)
-            summaries.append((sql_mib, runs, ratios, rss))
+            sql_mib, medians, rss = measure(server, project, work, orders, runs, cpu=last)
+            summaries.append((sql_mib, runs, medians, rss))
     print("\n== summary (medians; ratios to the bare tools) ==")
-    labels = " ".join(f"{label:>13}" for label, _ in RATIOS)
+    labels = " ".join(f"{label:>13}" for label, *_ in RATIOS)
     print(f"{'SQL MiB':>8} {'runs':>4} {labels}  peak RSS MiB")
-    for sql_mib, runs, ratios, rss in summaries:
-        cells = " ".join(f"{ratios[label]:13.2f}" for label, _ in RATIOS)
+    for sql_mib, runs, medians, rss in summaries:
+        cells = " ".join(f"{medians[tool] / medians[bare]:13.2f}" for _, tool, bare, _ in RATIOS)
         print(f"{sql_mib:8.0f} {runs:4d} {cells}  {rss:12.1f}")
-    print("; ".join(f"{label}: {meaning}" for label, meaning in RATIOS))
+    print("; ".join(f"{label}: {meaning}" for label, *_, meaning in RATIOS))
+    if len(summaries) > 1:
+        print_growth(summaries)
 
 
 RATIOS = [
-    ("backup", "db-backup.sh / pg_dump > /dev/null"),
-    ("verify 1-3", "what --verify, never adds to the backup / gzip -t"),
-    ("verify 1-4", "what --verify adds to the backup / plain restore"),
-    ("step 1-3", "the verify step's own seconds (its log line), never / gzip -t"),
-    ("step 1-4", "the verify step's own seconds, test restore / plain restore"),
-    ("checks 1-3", "--verify-file, never / gzip -t"),
-    ("checks 1-4", "--verify-file, test restore / plain restore"),
-    ("restore", "db-restore.sh / plain restore"),
-    ("restore=work", "db-restore.sh / plain restore + ANALYZE"),
+    # (label, the tool's median, the bare tool's median, meaning)
+    ("backup", "backup", "pg_dump > /dev/null", "db-backup.sh / pg_dump > /dev/null"),
+    (
+        "verify 1-3",
+        "backup --verify, never: added",
+        "gzip -t",
+        "what --verify, never adds to the backup / gzip -t",
+    ),
+    (
+        "verify 1-4",
+        "backup --verify: added",
+        "plain restore",
+        "what --verify adds to the backup / plain restore",
+    ),
+    (
+        "step 1-3",
+        "backup --verify, never: step",
+        "gzip -t",
+        "the verify step's own seconds (its log line), never / gzip -t",
+    ),
+    (
+        "step 1-4",
+        "backup --verify: step",
+        "plain restore",
+        "the verify step's own seconds, test restore / plain restore",
+    ),
+    ("checks 1-3", "checks 1-3", "gzip -t", "--verify-file, never / gzip -t"),
+    ("checks 1-4", "checks 1-4", "plain restore", "--verify-file, test restore / plain restore"),
+    ("restore", "db-restore.sh", "plain restore", "db-restore.sh / plain restore"),
+    (
+        "restore=work",
+        "db-restore.sh",
+        "plain restore + ANALYZE",
+        "db-restore.sh / plain restore + ANALYZE",
+    ),
 ]
+
+
+def print_growth(summaries: list[tuple[float, int, dict[str, float], float]]) -> None:
+    """Split each cost into a fixed part and a part that grows with the SQL, size to size.
+
+    Between two sizes the tool's extra seconds over the bare tool's extra seconds is the
+    marginal ratio r; the fixed seconds are what the tool's line, tool = fixed + r * bare,
+    has left at zero bytes (starting the interpreter, logging in, the small queries).
+    """
+    print("\n== growth between sizes: marginal ratio (fixed seconds) ==")
+    labels = " ".join(f"{label:>15}" for label, *_ in RATIOS)
+    print(f"{'SQL MiB':>13} {labels}")
+    for (mib_a, _, a, _), (mib_b, _, b, _) in itertools.pairwise(summaries):
+        cells = []
+        for _, tool, bare, _ in RATIOS:
+            marginal = (b[tool] - a[tool]) / (b[bare] - a[bare])
+            fixed = a[tool] - marginal * a[bare]
+            cells.append(f"{marginal:7.2f} ({fixed:+5.2f})")
+        print(f"{mib_a:5.0f}->{mib_b:<6.0f} {' '.join(cells)}")
 
 
 def verify_step_seconds(run: Run) -> float:
@@ -146,7 +195,7 @@ def verify_step_seconds(run: Run) -> float:
 def measure(
     server: PostgresServer, project: Path, work: Path, orders: int, runs: int, *, cpu: bool
 ) -> tuple[float, dict[str, float], float]:
-    """Time every variant on one database size; (MiB of SQL, ratios, peak RSS MiB)."""
+    """Time every variant on one database size; (MiB of SQL, medians, peak RSS MiB)."""
     gunzip = shutil.which("pigz") or "gzip"
     print(f"\n== {orders} orders: building the database ({server.kind}) ==")
     db_bytes = build_database(server, orders)
@@ -247,18 +296,8 @@ def measure(
         "--verify adds to the backup (median of paired differences): "
         f"never {never_added:.2f} s, with the test restore {restore_added:.2f} s"
     )
-    ratios = {
-        "backup": m["backup"] / m["pg_dump > /dev/null"],
-        "verify 1-3": never_added / m["gzip -t"],
-        "verify 1-4": restore_added / m["plain restore"],
-        "step 1-3": m["backup --verify, never: step"] / m["gzip -t"],
-        "step 1-4": m["backup --verify: step"] / m["plain restore"],
-        "checks 1-3": m["checks 1-3"] / m["gzip -t"],
-        "checks 1-4": m["checks 1-4"] / m["plain restore"],
-        "restore": m["db-restore.sh"] / m["plain restore"],
-        "restore=work": m["db-restore.sh"] / m["plain restore + ANALYZE"],
-    }
-    print("ratios: " + ", ".join(f"{label} {value:.2f}" for label, value in ratios.items()))
+    ratios = ", ".join(f"{label} {m[tool] / m[bare]:.2f}" for label, tool, bare, _ in RATIOS)
+    print(f"ratios: {ratios}")
     print(
         f"checks 1-3 / pigz -dc > /dev/null: {m['checks 1-3'] / m['pigz -dc']:.2f}; "
         f"peak RSS of the tool's Python process: {max(rss) / 1024:.1f} MiB"
@@ -274,7 +313,7 @@ def measure(
         print_cpu("plain restore, CPU per process", wall, totals)
     server.drop_database(TOOL_RESTORE)
     server.drop_database(DATABASE)
-    return sql_bytes / 2**20, ratios, max(rss) / 1024
+    return sql_bytes / 2**20, m, max(rss) / 1024
 
 
 if __name__ == "__main__":
