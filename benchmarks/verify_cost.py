@@ -24,7 +24,9 @@ and prints each ratio (every variant runs once per round, so what happens on the
 meanwhile hits them alike, and every run starts after a checkpoint and ``sync``, so none
 pays for the writes of the one before), the peak RSS of the verifying and restoring Python
 process at every size, for the largest size the CPU time per process of one db-restore.sh
-run and one plain restore, and, from size to size, how each cost grows: the marginal ratio
+run, one plain restore, one backup and one ``pg_dump > /dev/null`` (on 2 cores the
+backup's compressor competes with the server backend), and, from size to size, how each
+cost grows: the marginal ratio
 (the tool's extra seconds over the bare tool's) and the fixed seconds left at zero bytes.
 
 Usage: python benchmarks/verify_cost.py [--sizes N,N,N] [--runs N]
@@ -311,6 +313,14 @@ def measure(
         settle(server)
         wall, totals = cpu_by_process(plain_restore, psql_env, (SCRATCH,))
         print_cpu("plain restore, CPU per process", wall, totals)
+        # And in one backup: what compressing costs beside the dump, against the dump alone.
+        shutil.rmtree(backups, ignore_errors=True)
+        settle(server)
+        wall, totals = cpu_by_process([tool], env, (DATABASE,))
+        print_cpu("backup, CPU per process", wall, totals)
+        settle(server)
+        wall, totals = cpu_by_process(shell(f"{pg_dump} > /dev/null"), psql_env, (DATABASE,))
+        print_cpu("pg_dump > /dev/null, CPU per process", wall, totals)
     server.drop_database(TOOL_RESTORE)
     server.drop_database(DATABASE)
     return sql_bytes / 2**20, m, max(rss) / 1024
