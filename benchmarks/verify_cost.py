@@ -26,8 +26,8 @@ pays for the writes of the one before), the peak RSS of the verifying and restor
 process at every size, for the largest size the CPU time per process of one db-restore.sh
 run, one plain restore, one backup and one ``pg_dump > /dev/null`` (on 2 cores the
 backup's compressor competes with the server backend), and, from size to size, how each
-cost grows: the marginal ratio
-(the tool's extra seconds over the bare tool's) and the fixed seconds left at zero bytes.
+cost grows: the marginal ratio (the tool's extra seconds over the bare tool's) and the
+fixed seconds left at zero bytes.
 
 Usage: python benchmarks/verify_cost.py [--sizes N,N,N] [--runs N]
 """
@@ -306,21 +306,18 @@ def measure(
     )
     if cpu:
         # Where the CPU goes in one run of each restore (2 cores: the server backend and
-        # psql should be the bottleneck, not the decompressor, the hash or the scan).
-        settle(server)
-        wall, totals = cpu_by_process(restore_tool, env, (TOOL_RESTORE,))
-        print_cpu("db-restore.sh, CPU per process", wall, totals)
-        settle(server)
-        wall, totals = cpu_by_process(plain_restore, psql_env, (SCRATCH,))
-        print_cpu("plain restore, CPU per process", wall, totals)
-        # And in one backup: what compressing costs beside the dump, against the dump alone.
+        # psql should be the bottleneck, not the decompressor, the hash or the scan), and in
+        # one backup against the dump alone (what compressing costs beside the dump).
         shutil.rmtree(backups, ignore_errors=True)
-        settle(server)
-        wall, totals = cpu_by_process([tool], env, (DATABASE,))
-        print_cpu("backup, CPU per process", wall, totals)
-        settle(server)
-        wall, totals = cpu_by_process(shell(f"{pg_dump} > /dev/null"), psql_env, (DATABASE,))
-        print_cpu("pg_dump > /dev/null, CPU per process", wall, totals)
+        for label, command, run_env, database in (
+            ("db-restore.sh", restore_tool, env, TOOL_RESTORE),
+            ("plain restore", plain_restore, psql_env, SCRATCH),
+            ("backup", [tool], env, DATABASE),
+            ("pg_dump > /dev/null", shell(f"{pg_dump} > /dev/null"), psql_env, DATABASE),
+        ):
+            settle(server)
+            wall, totals = cpu_by_process(command, run_env, (database,))
+            print_cpu(f"{label}, CPU per process", wall, totals)
     server.drop_database(TOOL_RESTORE)
     server.drop_database(DATABASE)
     return sql_bytes / 2**20, m, max(rss) / 1024
